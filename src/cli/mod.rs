@@ -1,0 +1,42 @@
+//! Command line: `oxtail` with no argument serves MCP on stdio; every other
+//! behaviour is a subcommand with its own module.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod diagnose;
+pub mod install_hook;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oxtail",
+    version,
+    about = "Let parallel coding agents on one machine see and message each other (MCP stdio server)",
+    long_about = "Run with no argument to serve MCP on stdio (this is how Claude Code and Codex start it).\nSubcommands manage the hooks and inspect what oxtail recorded."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Install the Claude Code delivery hooks into ~/.oxtail/hooks and ~/.claude/settings.json.
+    InstallHook(install_hook::InstallArgs),
+    /// Remove oxtail's hooks from ~/.claude/settings.json (third-party hooks are kept).
+    UninstallHook(install_hook::UninstallArgs),
+    /// Summarise wake outcomes recorded in MCP_TRACE_FILE.
+    Diagnose,
+}
+
+/// Parse argv and run the chosen behaviour.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => crate::server::serve(),
+        Some(Command::InstallHook(args)) => install_hook::install(args),
+        Some(Command::UninstallHook(args)) => install_hook::uninstall(args),
+        Some(Command::Diagnose) => diagnose::run(),
+    }
+}

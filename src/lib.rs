@@ -1,0 +1,17 @@
+//! oxtail: a local MCP stdio server that lets parallel coding agents on one
+//! machine see each other and exchange messages.
+//!
+//! Layers point downward only: `cli` and `server` (tools) call `delivery`,
+//! `project`, `identity`, `transcripts` and `wake`, which call `store`; `store`
+//! calls nothing above it. AGENTS.md keeps the module map.
+
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod identity;
+pub mod project;
+pub mod server;
+pub mod store;
+pub mod trace;
+pub mod transcripts;
+pub mod wake;

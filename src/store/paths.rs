@@ -1,0 +1,237 @@
+//! The `~/.oxtail` layout: every path oxtail (and the hooks) share is named here
+//! and nowhere else.
+//!
+//! Invariants defended:
+//! - the root is derived from `HOME` on every call (tests and sibling processes
+//!   swap `HOME`), falling back to the platform home only when `HOME` is unset;
+//! - derived names are byte-identical to the original's (ledger key = first 32 hex
+//!   of sha256(session id), activity key = per-UTF-16-unit sanitising), so a Node
+//!   peer and the bash hooks find the same files;
+//! - directories we create are `0700` and files we create are `0600`; an existing
+//!   directory or file with looser bits is tightened, never loosened.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Directory mode for everything under `~/.oxtail`.
+pub const DIR_MODE: u32 = 0o700;
+/// File mode for everything oxtail writes under `~/.oxtail`.
+pub const FILE_MODE: u32 = 0o600;
+
+/// The on-disk layout rooted at `<HOME>/.oxtail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout for the current `HOME` (re-read on every call).
+    pub fn from_env() -> Layout {
+        Layout::at(home_dir().join(".oxtail"))
+    }
+
+    /// A layout rooted at an explicit directory (tests, benchmarks).
+    pub fn at(root: impl Into<PathBuf>) -> Layout {
+        Layout { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn mailboxes_dir(&self) -> PathBuf {
+        self.root.join("mailboxes")
+    }
+
+    /// `mailboxes/<pid>.jsonl`: the queue of server `pid`.
+    pub fn mailbox(&self, pid: u32) -> PathBuf {
+        self.mailboxes_dir().join(format!("{pid}.jsonl"))
+    }
+
+    pub fn received_dir(&self) -> PathBuf {
+        self.root.join("received")
+    }
+
+    /// `received/<key>.jsonl`: the received-ledger of `session_id`.
+    pub fn ledger(&self, session_id: &str) -> PathBuf {
+        self.received_dir()
+            .join(format!("{}.jsonl", ledger_key(session_id)))
+    }
+
+    pub fn activity_dir(&self) -> PathBuf {
+        self.root.join("activity")
+    }
+
+    /// `activity/<sanitised session id>`: the busy/idle marker the hooks write.
+    pub fn activity_marker(&self, session_id: &str) -> PathBuf {
+        self.activity_dir().join(activity_key(session_id))
+    }
+
+    pub fn autowake_dir(&self) -> PathBuf {
+        self.root.join("autowake")
+    }
+
+    /// `autowake/d-<32hex>`: one-shot dedupe record for (session, reply_to).
+    pub fn autowake_dedupe(&self, session_id: &str, reply_to: &str) -> PathBuf {
+        let pair = serde_json::to_string(&[session_id, reply_to]).unwrap_or_default();
+        self.autowake_dir()
+            .join(format!("d-{}", hash32(pair.as_bytes())))
+    }
+
+    /// `autowake/r-<32hex>`: per-target rate record.
+    pub fn autowake_rate(&self, session_id: &str) -> PathBuf {
+        self.autowake_dir()
+            .join(format!("r-{}", ledger_key(session_id)))
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.root.join("sessions")
+    }
+
+    /// `sessions/<pid>.json`: the registry entry of server `pid`.
+    pub fn session_entry(&self, pid: u32) -> PathBuf {
+        self.sessions_dir().join(format!("{pid}.json"))
+    }
+
+    pub fn claims_dir(&self) -> PathBuf {
+        self.root.join("claims")
+    }
+
+    /// `claims/<32hex>.json`, keyed by `"<client_type> <cwd> <session_id>"`.
+    pub fn claim(&self, client_type: &str, cwd: &str, session_id: &str) -> PathBuf {
+        let key = hash32(format!("{client_type} {cwd} {session_id}").as_bytes());
+        self.claims_dir().join(format!("{key}.json"))
+    }
+
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.root.join("hooks")
+    }
+
+    /// `hooks/<file name>`: an installed hook script or library.
+    pub fn hook(&self, file_name: &str) -> PathBuf {
+        self.hooks_dir().join(file_name)
+    }
+}
+
+/// `$HOME`, or the platform home when `HOME` is unset or empty.
+pub fn home_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => PathBuf::from(h),
+        _ => dirs::home_dir().unwrap_or_else(|| PathBuf::from("/")),
+    }
+}
+
+/// First 32 lowercase hex characters of sha256(bytes).
+pub fn hash32(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    hex::encode(&digest[..16])
+}
+
+/// Ledger (and rate-record) key of a session id.
+pub fn ledger_key(session_id: &str) -> String {
+    hash32(session_id.as_bytes())
+}
+
+/// Activity key: every UTF-16 code unit outside `A-Za-z0-9_-` becomes `_`
+/// (so a non-BMP character becomes two underscores, as in the original).
+pub fn activity_key(session_id: &str) -> String {
+    let mut out = String::with_capacity(session_id.len());
+    for ch in session_id.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' {
+            out.push(ch);
+        } else {
+            for _ in 0..ch.len_utf16() {
+                out.push('_');
+            }
+        }
+    }
+    out
+}
+
+/// `mkdir -p` with `0700` on every directory created, and the final directory
+/// tightened to `0700` if it already existed with looser bits.
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => tighten(dir, &meta, DIR_MODE),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory", dir.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir),
+        Err(e) => Err(e),
+    }
+}
+
+/// Remove group/other bits beyond `mode` from an existing file (best effort).
+pub fn tighten_file(path: &Path) {
+    if let Ok(meta) = fs::metadata(path) {
+        let _ = tighten(path, &meta, FILE_MODE);
+    }
+}
+
+fn tighten(path: &Path, meta: &fs::Metadata, mode: u32) -> io::Result<()> {
+    let current = meta.permissions().mode() & 0o7777;
+    if current & !mode != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(current & mode))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_key_matches_the_original_test_vector() {
+        let layout = Layout::at("/h/.oxtail");
+        let p = layout.ledger("11111111-1111-1111-1111-111111111111");
+        assert_eq!(
+            p,
+            PathBuf::from("/h/.oxtail/received/bafde89c041e1756082b933aaf16cad8.jsonl")
+        );
+    }
+
+    #[test]
+    fn autowake_names_match_the_original_test_vectors() {
+        let layout = Layout::at("/h/.oxtail");
+        let sid = "11111111-1111-1111-1111-111111111111";
+        assert!(
+            layout
+                .autowake_dedupe(sid, "req-a")
+                .ends_with("d-43d31c835c6d0726f5e1cfa39578d95d")
+        );
+        assert!(
+            layout
+                .autowake_rate(sid)
+                .ends_with("r-bafde89c041e1756082b933aaf16cad8")
+        );
+    }
+
+    #[test]
+    fn activity_key_sanitises_per_utf16_unit() {
+        assert_eq!(activity_key("ab-_9"), "ab-_9");
+        assert_eq!(activity_key("a/b.c"), "a_b_c");
+        assert_eq!(activity_key("é"), "_");
+        assert_eq!(activity_key("😀"), "__");
+    }
+
+    #[test]
+    fn ensure_private_dir_creates_and_tightens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("a/b");
+        ensure_private_dir(&d).unwrap();
+        let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(&d).unwrap();
+        let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}
