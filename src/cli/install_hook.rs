@@ -1,7 +1,33 @@
-//! `oxtail install-hook` / `oxtail uninstall-hook`.
-//! (Owned by the hooks work; stub until then.)
+//! `oxtail install-hook` / `oxtail uninstall-hook`: put the embedded hook
+//! files into `~/.oxtail/hooks/` and register them in
+//! `~/.claude/settings.json` (or take both out again).
+//!
+//! Invariants defended:
+//! - nothing is written before everything was checked: a settings file that is
+//!   not strict JSON, not an object, or has a `hooks` shape we cannot edit is
+//!   refused with a clear message and no side effect (no scripts, no backup);
+//! - every rewrite of an existing settings file is preceded by a verbatim
+//!   backup and goes through symlinks keeping the target's mode
+//!   (`setup::config_file`);
+//! - idempotent: when the settings and the installed files already match what
+//!   this binary ships, nothing at all is written.
 
+use std::fs;
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+use super::hook_assets::{HOOK_FILES, HOOK_MARKER_VERSION, HookFile, settings_path};
+use super::hook_settings as edit;
+use super::setup::config_file::{ConfigFile, backup_stamp};
+use crate::store::paths::{Layout, ensure_private_dir, home_dir};
+
+/// Mode of the installed scripts (run and sourced by the same user).
+const SCRIPT_MODE: u32 = 0o700;
 
 #[derive(clap::Args, Debug)]
 pub struct InstallArgs {}
@@ -9,12 +35,198 @@ pub struct InstallArgs {}
 #[derive(clap::Args, Debug)]
 pub struct UninstallArgs {}
 
+/// What a run did, as lines for stdout (`out`) and stderr (`notes`).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub out: Vec<String>,
+    pub notes: Vec<String>,
+}
+
 pub fn install(_args: InstallArgs) -> ExitCode {
-    eprintln!("oxtail install-hook: not implemented yet");
-    ExitCode::FAILURE
+    finish("install-hook", install_at(&home_dir(), SystemTime::now()))
 }
 
 pub fn uninstall(_args: UninstallArgs) -> ExitCode {
-    eprintln!("oxtail uninstall-hook: not implemented yet");
-    ExitCode::FAILURE
+    finish(
+        "uninstall-hook",
+        uninstall_at(&home_dir(), SystemTime::now()),
+    )
+}
+
+fn finish(what: &str, result: Result<Report, String>) -> ExitCode {
+    match result {
+        Ok(report) => {
+            for n in &report.notes {
+                eprintln!("{n}");
+            }
+            for l in &report.out {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("oxtail {what} failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parse settings text strictly. `None` or blank = an empty object.
+fn parse(text: Option<&str>) -> Result<Map<String, Value>, String> {
+    let text = text.unwrap_or("");
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(root)) => Ok(root),
+        Ok(_) => Err(
+            "~/.claude/settings.json does not hold a JSON object at its top level; \
+                      it was left unchanged: fix it by hand, then re-run"
+                .into(),
+        ),
+        Err(e) => Err(format!(
+            "~/.claude/settings.json is not valid JSON ({e}); it was left unchanged: \
+             fix it by hand (comments and trailing commas are not supported), then re-run"
+        )),
+    }
+}
+
+/// Install into `home` (tests pass a temp dir; the CLI passes `$HOME`).
+pub fn install_at(home: &Path, now: SystemTime) -> Result<Report, String> {
+    let settings = ConfigFile::load(&settings_path(home))?;
+    let before = parse(settings.text.as_deref())?;
+    edit::check_shape(&before)?;
+    let layout = Layout::at(home.join(".oxtail"));
+    let mut report = Report::default();
+
+    let files_current = HOOK_FILES.iter().all(|h| file_matches(&layout, h));
+    let mut same = before.clone();
+    if let Some(at) = edit::marker_installed_at(&before) {
+        edit::apply_install(&mut same, home, &at);
+        if same == before && files_current && settings.text.is_some() {
+            report.out.push(format!(
+                "oxtail hooks already installed (v{HOOK_MARKER_VERSION}). No changes."
+            ));
+            return Ok(report);
+        }
+    }
+
+    let stamp = humantime::format_rfc3339_millis(now).to_string();
+    let mut after = before.clone();
+    edit::apply_install(&mut after, home, &stamp);
+    let foreign = edit::foreign_groups(&after, home);
+    if foreign > 0 {
+        report.notes.push(format!(
+            "note: {foreign} other hook group(s) on PreToolUse/Stop/UserPromptSubmit are kept and \
+             run alongside oxtail's hooks."
+        ));
+    }
+
+    write_files(&layout).map_err(|e| {
+        format!(
+            "cannot write the hook scripts into {}: {e}",
+            layout.hooks_dir().display()
+        )
+    })?;
+    let backup = settings.write(&edit::render(&after), &backup_stamp(now))?;
+    if let Some(b) = backup {
+        report.out.push(format!(
+            "Backed up the previous settings to {}",
+            b.display()
+        ));
+    }
+    report.out.push(format!(
+        "Installed oxtail hooks v{HOOK_MARKER_VERSION} (PreToolUse, Stop, UserPromptSubmit) in {}; scripts in {}.",
+        settings.path.display(),
+        layout.hooks_dir().display()
+    ));
+    report
+        .out
+        .push("To remove them: oxtail uninstall-hook".into());
+    Ok(report)
+}
+
+/// Uninstall from `home`.
+pub fn uninstall_at(home: &Path, now: SystemTime) -> Result<Report, String> {
+    let settings = ConfigFile::load(&settings_path(home))?;
+    let layout = Layout::at(home.join(".oxtail"));
+    let mut report = Report::default();
+    let mut changed = false;
+    if settings.text.is_some() {
+        let mut root = parse(settings.text.as_deref())?;
+        if edit::apply_uninstall(&mut root, home) {
+            if let Some(b) = settings.write(&edit::render(&root), &backup_stamp(now))? {
+                report.out.push(format!(
+                    "Backed up the previous settings to {}",
+                    b.display()
+                ));
+            }
+            report.out.push(format!(
+                "Removed oxtail hooks from {}.",
+                settings.path.display()
+            ));
+            changed = true;
+        }
+    }
+    let mut removed = 0;
+    for h in &HOOK_FILES {
+        let p = layout.hook(h.file);
+        match fs::remove_file(&p) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => report
+                .notes
+                .push(format!("warning: could not remove {}: {e}", p.display())),
+        }
+    }
+    let _ = fs::remove_dir(layout.hooks_dir());
+    if removed > 0 {
+        report.out.push(format!(
+            "Removed {removed} file(s) from {}.",
+            layout.hooks_dir().display()
+        ));
+    }
+    if !changed && removed == 0 {
+        report.out = vec!["oxtail hooks not installed — nothing to do.".into()];
+    } else if settings.text.is_none() {
+        report.out.insert(
+            0,
+            format!("No {}: nothing to change there.", settings.path.display()),
+        );
+    }
+    Ok(report)
+}
+
+fn file_matches(layout: &Layout, h: &HookFile) -> bool {
+    fs::read(layout.hook(h.file)).is_ok_and(|b| b == h.text.as_bytes())
+        && fs::metadata(layout.hook(h.file)).is_ok_and(|m| m.permissions().mode() & 0o100 != 0)
+}
+
+/// Write every embedded file atomically (temp in the same dir, then rename).
+fn write_files(layout: &Layout) -> io::Result<()> {
+    ensure_private_dir(&layout.hooks_dir())?;
+    for h in &HOOK_FILES {
+        let target = layout.hook(h.file);
+        let tmp = layout.hook(&format!(
+            ".{}.tmp-{}",
+            h.file,
+            crate::store::lock::new_token()
+        ));
+        let result = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(SCRIPT_MODE)
+                .open(&tmp)?;
+            io::Write::write_all(&mut f, h.text.as_bytes())?;
+            f.set_permissions(fs::Permissions::from_mode(SCRIPT_MODE))?;
+            f.sync_all()?;
+            fs::rename(&tmp, &target)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result?;
+    }
+    Ok(())
 }

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod diagnose;
+pub mod doctor;
+pub mod hook_assets;
+pub mod hook_settings;
 pub mod install_hook;
+pub mod setup;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +32,12 @@ pub enum Command {
     UninstallHook(install_hook::UninstallArgs),
     /// Summarise wake outcomes recorded in MCP_TRACE_FILE.
     Diagnose,
+    /// Register oxtail with Claude Code and Codex (MCP entries and delivery hooks).
+    Setup(setup::SetupArgs),
+    /// Remove what `oxtail setup` added (same as `oxtail setup --uninstall`).
+    Uninstall(setup::UninstallArgs),
+    /// Check the installation (MCP entries, hooks, tmux, ~/.oxtail) and say how to fix it.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Parse argv and run the chosen behaviour.
@@ -38,5 +48,8 @@ pub fn main() -> ExitCode {
         Some(Command::InstallHook(args)) => install_hook::install(args),
         Some(Command::UninstallHook(args)) => install_hook::uninstall(args),
         Some(Command::Diagnose) => diagnose::run(),
+        Some(Command::Setup(args)) => setup::run(args),
+        Some(Command::Uninstall(args)) => setup::uninstall(args),
+        Some(Command::Doctor(args)) => doctor::run(args),
     }
 }

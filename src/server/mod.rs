@@ -1,8 +1,150 @@
-//! The MCP stdio server (owned by the server work; stub until then).
+//! The MCP stdio server: process lifecycle around rmcp (server spec §1).
+//!
+//! `serve()` builds the registry entry, speaks MCP on stdin/stdout on a
+//! current-thread tokio runtime, and exits on stdin EOF, SIGTERM, SIGINT or
+//! SIGHUP after deleting its registry entry (ours: the original lingers on EOF
+//! only by accident and ignores SIGHUP).
+//!
+//! Invariant defended: nothing but JSON-RPC is written to stdout; whatever ends
+//! the session, the entry file is removed and the process exits within about a
+//! second (in-flight tools are told to stop through the shutdown signal).
 
+pub mod ctx;
+pub mod handler;
+pub mod lifecycle;
+pub mod tmux_query;
+pub mod tools;
+
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
+use rmcp::ServiceExt;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::watch;
+
+pub use ctx::ServerCtx;
+pub use handler::Handler;
+
+use crate::identity::EnvVars;
+use crate::store::paths::Layout;
+use crate::wake::tmux::Tmux;
+
+/// How long in-flight requests may finish after stdin closes.
+const EOF_GRACE: Duration = Duration::from_millis(500);
+
+/// Delay before the process-tree tmux binding runs (off the handshake path).
+const LATE_BIND_DELAY: Duration = Duration::from_millis(50);
+
+/// An `AsyncRead` that reports end-of-file on a watch channel, so the server
+/// can exit promptly even when rmcp would wait for in-flight handlers.
+struct EofNotify<R> {
+    inner: R,
+    eof: watch::Sender<bool>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for EofNotify<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(r) = &res
+            && (r.is_err() || buf.filled().len() == before)
+        {
+            self.eof.send_replace(true);
+        }
+        res
+    }
+}
+
+/// Serve MCP on stdio until the client goes away or a signal arrives.
 pub fn serve() -> ExitCode {
-    eprintln!("oxtail: server not implemented yet");
-    ExitCode::FAILURE
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("oxtail: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = rt.block_on(run());
+    // Exit without waiting on the runtime: a blocking stdin read (non-Linux)
+    // would otherwise delay shutdown until the next byte arrives.
+    std::process::exit(code)
+}
+
+async fn run() -> i32 {
+    let ctx = match lifecycle::startup(Layout::from_env(), EnvVars::process(), Tmux::ambient()) {
+        Ok(ctx) => Arc::new(ctx),
+        Err(e) => {
+            eprintln!("oxtail: cannot write the session registry: {e}");
+            return 1;
+        }
+    };
+    let (eof_tx, mut eof_rx) = watch::channel(false);
+    let (reader, writer) = rmcp::transport::io::stdio_pipes();
+    let reader = EofNotify {
+        inner: reader,
+        eof: eof_tx,
+    };
+    let handler = Handler {
+        ctx: Arc::clone(&ctx),
+    };
+    let late = Arc::clone(&ctx);
+    tokio::spawn(async move {
+        // After the handshake: the tmux/ps spawns must not slow it down.
+        tokio::time::sleep(LATE_BIND_DELAY).await;
+        let _ = tokio::task::spawn_blocking(move || lifecycle::bind_tmux_late(&late)).await;
+    });
+    let session = async move {
+        if let Ok(running) = handler.serve((reader, writer)).await {
+            let _ = running.waiting().await;
+        }
+    };
+    let eof = async move {
+        let _ = eof_rx.wait_for(|v| *v).await;
+    };
+    tokio::pin!(session);
+    tokio::select! {
+        _ = &mut session => {}
+        _ = eof => {
+            ctx.request_shutdown();
+            let _ = tokio::time::timeout(EOF_GRACE, &mut session).await;
+        }
+        _ = signals() => {}
+    }
+    ctx.request_shutdown();
+    lifecycle::cleanup(&ctx);
+    0
+}
+
+/// Resolves on SIGTERM, SIGINT or SIGHUP.
+async fn signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mk = |k| signal(k).ok();
+    let (mut term, mut int, mut hup) = (
+        mk(SignalKind::terminate()),
+        mk(SignalKind::interrupt()),
+        mk(SignalKind::hangup()),
+    );
+    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+    tokio::select! {
+        _ = recv(&mut term) => {}
+        _ = recv(&mut int) => {}
+        _ = recv(&mut hup) => {}
+    }
 }

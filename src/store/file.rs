@@ -1,1 +1,216 @@
-//! (stub: to be written)
+//! Crash-consistency primitives for the JSONL files of the store (§3).
+//!
+//! Invariants defended:
+//! - healing append: a torn last line (no trailing `\n`, left by a writer that
+//!   died mid-append) can never glue onto the next record — the new bytes are
+//!   prefixed with `\n` so only the torn record is lost;
+//! - atomic replace: readers see either the old or the new whole file, never a
+//!   half-written one (temp `<target>.tmp.<pid>.<12hex>`, `0600`, same dir,
+//!   then `rename`);
+//! - tolerant reading: files are read whole as bytes and split on `\n`; lines
+//!   keep their raw bytes (so survivors are written back byte-exact even when
+//!   they hold invalid UTF-8) and are decoded lossily (U+FFFD) only for parsing;
+//! - files this module creates are `0600`; an existing looser file is tightened.
+
+use std::borrow::Cow;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::error::{StoreError, StoreResult};
+use super::paths::FILE_MODE;
+
+/// Append `bytes` to `path` (created `0600` if missing), first writing a `\n`
+/// when the file is non-empty and does not end with one (§3.1). One `write`
+/// call carries the whole payload. Call under the file's lock.
+pub fn append_healing(path: &Path, bytes: &[u8]) -> StoreResult<()> {
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(|e| StoreError::io("open", path, e))?;
+    let meta = f.metadata().map_err(|e| StoreError::io("stat", path, e))?;
+    tighten(path, &meta);
+    let mut heal = false;
+    if meta.len() > 0 {
+        let mut last = [0u8; 1];
+        let n = f
+            .read_at(&mut last, meta.len() - 1)
+            .map_err(|e| StoreError::io("read", path, e))?;
+        heal = n == 1 && last[0] != b'\n';
+    }
+    let mut payload = Vec::with_capacity(bytes.len() + 1);
+    if heal {
+        payload.push(b'\n');
+    }
+    payload.extend_from_slice(bytes);
+    f.write_all(&payload)
+        .map_err(|e| StoreError::io("append to", path, e))
+}
+
+/// Remove group/other bits from an existing file we are about to write.
+fn tighten(path: &Path, meta: &fs::Metadata) {
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & !FILE_MODE != 0 {
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode & FILE_MODE));
+    }
+}
+
+/// `<target>.tmp.<own pid>.<12 lowercase hex>` (§1.3).
+pub fn temp_path_for(target: &Path) -> PathBuf {
+    let mut bytes = [0u8; 6];
+    rand::fill(&mut bytes[..]);
+    let mut s = target.as_os_str().to_owned();
+    s.push(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        hex::encode(bytes)
+    ));
+    PathBuf::from(s)
+}
+
+/// Replace `target` with `content` atomically (§3.2): write a `0600` temp in
+/// the same directory, then rename it over the target. On failure the temp is
+/// removed (the original leaves it behind).
+pub fn atomic_replace(target: &Path, content: &[u8]) -> StoreResult<()> {
+    let tmp = temp_path_for(target);
+    let write = || -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        f.write_all(content)?;
+        fs::rename(&tmp, target)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StoreError::io("atomically replace", target, e)
+    })
+}
+
+/// The whole file, or `None` when it does not exist.
+pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("read", path, e)),
+    }
+}
+
+/// Truncate `path` to length 0 in place (inode kept, as the hooks do);
+/// a missing file is fine.
+pub fn truncate(path: &Path) -> StoreResult<()> {
+    match fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f
+            .set_len(0)
+            .map_err(|e| StoreError::io("truncate", path, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io("truncate", path, e)),
+    }
+}
+
+/// The non-empty `\n`-separated lines of `content`, raw bytes, file order.
+/// (A line of only spaces is not empty.)
+pub fn lines(content: &[u8]) -> impl Iterator<Item = &[u8]> {
+    content.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+}
+
+/// A line decoded for parsing: invalid UTF-8 becomes U+FFFD (Node's decoding).
+pub fn decode(line: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(line)
+}
+
+/// Join lines with `\n` and a trailing `\n` (the empty list gives no bytes).
+pub fn join_lines<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(l);
+        out.push(b'\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healing_append_separates_a_torn_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("m.jsonl");
+        append_healing(&p, b"a\n").unwrap();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"{\"torn")
+            .unwrap();
+        append_healing(&p, b"b\n").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"a\n{\"torn\nb\n");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn append_tightens_a_loose_existing_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("m.jsonl");
+        fs::write(&p, b"").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        append_healing(&p, b"x\n").unwrap();
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(fs::read(&p).unwrap(), b"x\n");
+    }
+
+    #[test]
+    fn atomic_replace_uses_a_private_temp_and_leaves_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("l.jsonl");
+        fs::write(&p, b"old\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        atomic_replace(&p, b"new\n").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new\n");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        let t = temp_path_for(&p);
+        let name = t.file_name().unwrap().to_str().unwrap();
+        let rest = name.strip_prefix("l.jsonl.tmp.").unwrap();
+        let (pid, hx) = rest.split_once('.').unwrap();
+        assert_eq!(pid, std::process::id().to_string());
+        assert_eq!(hx.len(), 12);
+        assert!(
+            hx.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+    }
+
+    #[test]
+    fn lines_skip_empty_but_keep_space_lines_and_raw_bytes() {
+        let c = b"a\n\n  \n\xff\xfeb\nlast";
+        let v: Vec<&[u8]> = lines(c).collect();
+        assert_eq!(v, vec![&b"a"[..], b"  ", b"\xff\xfeb", b"last"]);
+        assert_eq!(decode(b"\xffb"), "\u{fffd}b");
+        assert_eq!(join_lines(v.iter().copied()), b"a\n  \n\xff\xfeb\nlast\n");
+    }
+
+    #[test]
+    fn truncate_keeps_the_inode_and_tolerates_missing() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("m.jsonl");
+        fs::write(&p, b"abc\n").unwrap();
+        let ino = fs::metadata(&p).unwrap().ino();
+        truncate(&p).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().len(), 0);
+        assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
+        truncate(&tmp.path().join("missing")).unwrap();
+        assert_eq!(read_all(&tmp.path().join("missing")).unwrap(), None);
+    }
+}

@@ -1,1 +1,106 @@
-//! (stub: to be written)
+//! Received-ledgers `received/<first 32 hex of sha256(session id)>.jsonl`
+//! (messaging.md §6): the per-receiver index of delivered messages that
+//! `reply_to_message` resolves ids against.
+//!
+//! Invariants defended:
+//! - ownership is structural: the file is named after the receiver's session
+//!   id and a lookup reads only the caller's own file, so a session resolves
+//!   only ids delivered to it;
+//! - the file is only ever replaced whole (atomic rewrite under the ledger
+//!   lock), so a reader never sees half a ledger and concurrent recorders never
+//!   lose each other's lines;
+//! - retention keeps the newest `OXTAIL_RECEIVED_MAX` lines (default 1000);
+//! - a corrupt or foreign line never breaks a lookup and is kept byte-exact by
+//!   later rewrites (until it ages out).
+
+use serde_json::json;
+
+use super::error::{StoreError, StoreResult};
+use super::file;
+use super::lock::{self, LockGuard, LockKind, LockOptions};
+use super::message::Message;
+use super::paths::{self, Layout};
+use crate::{config, trace};
+
+/// Default retention cap.
+pub const DEFAULT_RECEIVED_MAX: usize = 1000;
+
+/// Retention cap: `OXTAIL_RECEIVED_MAX` parsed like JS `Number()`, when finite
+/// and positive floored (so `0.5` gives 0, as in the original); else 1000.
+/// Re-read on every call.
+pub fn retention_cap() -> usize {
+    config::positive_env("OXTAIL_RECEIVED_MAX", DEFAULT_RECEIVED_MAX as f64).floor() as usize
+}
+
+fn lock_ledger(layout: &Layout, session_id: &str) -> StoreResult<LockGuard> {
+    let dir = layout.received_dir();
+    paths::ensure_private_dir(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+    lock::acquire(
+        &lock::lock_path_for(&layout.ledger(session_id)),
+        &LockKind::Ledger(session_id.to_string()),
+        &LockOptions::default(),
+    )
+}
+
+/// Record `msg` (compact JSON, every key) in `receiver_session_id`'s ledger
+/// (§6.3). An empty session id records nothing.
+pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> StoreResult<()> {
+    if receiver_session_id.is_empty() {
+        return Ok(());
+    }
+    let path = layout.ledger(receiver_session_id);
+    let record = msg.to_record_json();
+    let _guard = lock_ledger(layout, receiver_session_id)?;
+    let existing = file::read_all(&path)?.unwrap_or_default();
+    let mut lines: Vec<&[u8]> = file::lines(&existing).collect();
+    lines.push(record.as_bytes());
+    let max = retention_cap();
+    if lines.len() > max {
+        let dropped = lines.len() - max;
+        lines.drain(..dropped);
+        trace::event(
+            "received_ledger_pruned",
+            json!({"session_id": receiver_session_id, "dropped": dropped, "kept": max}),
+        );
+    }
+    let mut content = file::join_lines(lines);
+    if content.is_empty() {
+        content.push(b'\n'); // JS: [].join("\n") + "\n"
+    }
+    file::atomic_replace(&path, &content)
+}
+
+/// Find message `id` in `receiver_session_id`'s own ledger, newest first
+/// (§6.5). `None` when absent (never recorded, aged out, another receiver's)
+/// or when the session id is empty.
+pub fn lookup(
+    layout: &Layout,
+    receiver_session_id: &str,
+    id: &str,
+) -> StoreResult<Option<Message>> {
+    if receiver_session_id.is_empty() {
+        return Ok(None);
+    }
+    let path = layout.ledger(receiver_session_id);
+    if !path.exists() {
+        // Never recorded: nothing to lock (the file only ever appears whole).
+        return Ok(None);
+    }
+    let _guard = lock_ledger(layout, receiver_session_id)?;
+    let Some(content) = file::read_all(&path)? else {
+        return Ok(None);
+    };
+    let lines: Vec<&[u8]> = file::lines(&content).collect();
+    for raw in lines.into_iter().rev() {
+        let text = file::decode(raw);
+        match Message::parse_line(&text) {
+            Some(m) if m.id() == Some(id) => return Ok(Some(m)),
+            Some(_) => {}
+            None => trace::event(
+                "received_ledger_skip_invalid",
+                json!({"session_id": receiver_session_id, "line": text}),
+            ),
+        }
+    }
+    Ok(None)
+}

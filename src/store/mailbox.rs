@@ -1,1 +1,263 @@
-//! (stub: to be written)
+//! Mailbox queues `mailboxes/<pid>.jsonl` (messaging.md §5): enqueue, requeue
+//! (back or front), full drain, union drain, selective drain, emptiness probe,
+//! migration.
+//!
+//! Invariants defended:
+//! - every mutation happens under the pid's mailbox lock (the one the hooks and
+//!   Node peers take), and appends heal a torn last line, so a crashed writer
+//!   costs at most its own record;
+//! - a corrupt or foreign line never crashes a reader and never costs another
+//!   record: a full drain skips it (trace `mailbox_drain_skip_invalid`), a
+//!   selective drain and a migration keep its raw bytes;
+//! - lines written back (selective-drain survivors, migration, front requeue)
+//!   are the original bytes, never re-serialised;
+//! - order per sender is kept: drains return file order, a union drain
+//!   delivers each message id once, and [`requeue_front`] puts deferred mail
+//!   back ahead of mail that arrived meanwhile.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::error::{StoreError, StoreResult};
+use super::file;
+use super::lock::{self, LockGuard, LockKind, LockOptions};
+use super::message::{Message, NewMessage};
+use super::paths::{self, Layout};
+use crate::trace;
+
+/// Create `mailboxes/` (0700) and take `pid`'s mailbox lock.
+pub fn lock_mailbox(layout: &Layout, pid: u32) -> StoreResult<LockGuard> {
+    let dir = layout.mailboxes_dir();
+    paths::ensure_private_dir(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+    lock::acquire(
+        &lock::lock_path_for(&layout.mailbox(pid)),
+        &LockKind::Mailbox(pid),
+        &LockOptions::default(),
+    )
+}
+
+/// Build a message and append it to `pid`'s mailbox (no ledger; production
+/// delivery goes through [`crate::delivery`]).
+pub fn enqueue(
+    layout: &Layout,
+    pid: u32,
+    body: &str,
+    from_session_id: Option<&str>,
+    opts: &NewMessage<'_>,
+) -> StoreResult<Message> {
+    let msg = Message::build(body, from_session_id, opts);
+    requeue(layout, pid, &msg)?;
+    Ok(msg)
+}
+
+/// Append an existing message (re-serialised per §5.10, same id). A record
+/// that cannot be serialised fails before the lock is taken.
+pub fn requeue(layout: &Layout, pid: u32, msg: &Message) -> StoreResult<()> {
+    requeue_many(layout, pid, std::slice::from_ref(msg))
+}
+
+/// Append several messages in one locked healing append (all-or-nothing from
+/// the caller's view). No-op for an empty list.
+pub fn requeue_many(layout: &Layout, pid: u32, msgs: &[Message]) -> StoreResult<()> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    let block = serialise_all(msgs)?;
+    let _guard = lock_mailbox(layout, pid)?;
+    file::append_healing(&layout.mailbox(pid), block.as_bytes())
+}
+
+/// Put messages back at the FRONT of `pid`'s mailbox, ahead of anything queued
+/// meanwhile (used for budget overflow so delivery order is kept). Existing
+/// lines are kept byte-exact behind them. No-op for an empty list.
+pub fn requeue_front(layout: &Layout, pid: u32, msgs: &[Message]) -> StoreResult<()> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    let block = serialise_all(msgs)?;
+    let path = layout.mailbox(pid);
+    let _guard = lock_mailbox(layout, pid)?;
+    match file::read_all(&path)? {
+        Some(existing) if !existing.is_empty() => {
+            let mut content = block.into_bytes();
+            content.extend_from_slice(&existing);
+            if content.last() != Some(&b'\n') {
+                content.push(b'\n');
+            }
+            file::atomic_replace(&path, &content)
+        }
+        _ => file::append_healing(&path, block.as_bytes()),
+    }
+}
+
+fn serialise_all(msgs: &[Message]) -> StoreResult<String> {
+    let mut block = String::new();
+    for m in msgs {
+        block.push_str(&m.to_line()?);
+    }
+    Ok(block)
+}
+
+/// Drain `pid`'s mailbox (§5.3): every valid record in file order; invalid
+/// lines are traced and dropped; the file is truncated in place.
+pub fn drain(layout: &Layout, pid: u32) -> StoreResult<Vec<Message>> {
+    let path = layout.mailbox(pid);
+    let _guard = lock_mailbox(layout, pid)?;
+    let Some(content) = file::read_all(&path)? else {
+        return Ok(Vec::new());
+    };
+    if content.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for raw in file::lines(&content) {
+        let text = file::decode(raw);
+        match Message::parse_line(&text).filter(Message::is_drainable) {
+            Some(m) => out.push(m),
+            None => trace::event(
+                "mailbox_drain_skip_invalid",
+                json!({"pid": pid, "line": text}),
+            ),
+        }
+    }
+    file::truncate(&path)?;
+    Ok(out)
+}
+
+/// Result of [`drain_many`].
+#[derive(Debug, Default)]
+pub struct UnionDrain {
+    /// Messages in pid order, then file order; each id at most once.
+    pub messages: Vec<Message>,
+    /// Mailboxes that could not be drained (lock timeout, I/O error).
+    pub skipped: usize,
+    /// Records dropped because their id was already delivered by this drain
+    /// (a crash mid-migration can leave one message in two mailboxes).
+    pub duplicates: usize,
+}
+
+/// Union drain over sibling mailboxes (§5.4): repeats in `pids` ignored, one
+/// lock at a time, failures counted in `skipped`, ids deduplicated.
+pub fn drain_many(layout: &Layout, pids: &[u32]) -> UnionDrain {
+    let mut out = UnionDrain::default();
+    let mut seen_pids = HashSet::new();
+    let mut seen_ids: HashSet<String> = HashSet::new();
+    for &pid in pids {
+        if !seen_pids.insert(pid) {
+            continue;
+        }
+        match drain(layout, pid) {
+            Ok(msgs) => {
+                for m in msgs {
+                    let id = m.id().unwrap_or_default().to_string();
+                    if seen_ids.insert(id.clone()) {
+                        out.messages.push(m);
+                    } else {
+                        out.duplicates += 1;
+                        trace::event("mailbox_drain_duplicate", json!({"pid": pid, "id": id}));
+                    }
+                }
+            }
+            Err(e) => {
+                out.skipped += 1;
+                trace::event(
+                    "mailbox_drain_skipped",
+                    json!({"pid": pid, "error": e.to_string()}),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Predicate: `from_session_id` equals `session_id`.
+pub fn from_session(session_id: &str) -> impl Fn(&Message) -> bool + '_ {
+    move |m| m.from_session_id() == Some(session_id)
+}
+
+/// Predicate: from `session_id` and `reply_to` equals `request_id`.
+pub fn reply_from<'a>(session_id: &'a str, request_id: &'a str) -> impl Fn(&Message) -> bool + 'a {
+    move |m| m.from_session_id() == Some(session_id) && m.reply_to() == Some(request_id)
+}
+
+/// Take the first schema-1 record satisfying `pred` out of `pid`'s mailbox
+/// (§5.5). Every other non-empty line survives byte-exact, in order (atomic
+/// replace); with no match the file is not touched.
+pub fn drain_first_matching(
+    layout: &Layout,
+    pid: u32,
+    pred: impl Fn(&Message) -> bool,
+) -> StoreResult<Option<Message>> {
+    let path = layout.mailbox(pid);
+    let _guard = lock_mailbox(layout, pid)?;
+    let Some(content) = file::read_all(&path)? else {
+        return Ok(None);
+    };
+    let lines: Vec<&[u8]> = file::lines(&content).collect();
+    let found = lines.iter().enumerate().find_map(|(i, raw)| {
+        Message::parse_line(&file::decode(raw))
+            .filter(|m| m.is_schema_v1() && pred(m))
+            .map(|m| (i, m))
+    });
+    let Some((index, matched)) = found else {
+        return Ok(None);
+    };
+    let survivors: Vec<&[u8]> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .map(|(_, l)| *l)
+        .collect();
+    if survivors.is_empty() {
+        file::truncate(&path)?;
+    } else {
+        file::atomic_replace(&path, &file::join_lines(survivors))?;
+    }
+    Ok(Some(matched))
+}
+
+/// Cheap probe (§5.6): the mailbox exists with size > 0. No lock.
+pub fn has_messages(layout: &Layout, pid: u32) -> StoreResult<bool> {
+    let path = layout.mailbox(pid);
+    match std::fs::metadata(&path) {
+        Ok(m) => Ok(m.len() > 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StoreError::io("stat", &path, e)),
+    }
+}
+
+/// Move every line of `from`'s mailbox to `to`'s (§5.7), byte-exact, holding
+/// `from`'s lock throughout (then `to`'s for the append). Returns the number of
+/// non-blank lines moved. On any failure `from` is left untouched.
+pub fn migrate(layout: &Layout, from: u32, to: u32) -> StoreResult<usize> {
+    if from == to {
+        return Ok(0);
+    }
+    let src = layout.mailbox(from);
+    let _from_guard = lock_mailbox(layout, from)?;
+    let Some(mut block) = file::read_all(&src)? else {
+        return Ok(0);
+    };
+    if block.iter().all(u8::is_ascii_whitespace) {
+        return Ok(0);
+    }
+    if block.last() != Some(&b'\n') {
+        block.push(b'\n');
+    }
+    let count = file::lines(&block)
+        .filter(|l| !file::decode(l).trim().is_empty())
+        .count();
+    {
+        let _to_guard = lock_mailbox(layout, to)?;
+        file::append_healing(&layout.mailbox(to), &block)?;
+    }
+    file::truncate(&src)?;
+    Ok(count)
+}
+
+/// The mailbox path of `pid` (for diagnostics and tests).
+pub fn path(layout: &Layout, pid: u32) -> PathBuf {
+    layout.mailbox(pid)
+}

@@ -1,9 +1,14 @@
 //! The on-disk protocol under `$HOME/.oxtail`: the only code that builds a path
 //! there or parses a line of a file there.
 
+pub mod activity;
+pub mod autowake;
+pub mod claims;
+pub mod error;
 pub mod file;
 pub mod ledger;
 pub mod lock;
 pub mod mailbox;
 pub mod message;
 pub mod paths;
+pub mod registry;

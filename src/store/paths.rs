@@ -52,6 +52,15 @@ impl Layout {
         self.mailboxes_dir().join(format!("{pid}.jsonl"))
     }
 
+    /// The pid of a mailbox file name `<pid>.jsonl` (inverse of `mailbox`).
+    pub fn mailbox_pid(file_name: &str) -> Option<u32> {
+        let digits = file_name.strip_suffix(".jsonl")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u32>().ok().filter(|&p| p > 0)
+    }
+
     pub fn received_dir(&self) -> PathBuf {
         self.root.join("received")
     }

@@ -1,1 +1,488 @@
-//! (stub: to be written)
+//! Waking idle peers: typing a short prompt into a peer's tmux pane so its agent
+//! starts a turn and drains its mailbox.
+//!
+//! Three paths (§10.3): *lenient* (`wake:"auto"` and every `ask_peer`: skip a
+//! fresh `busy` peer, else keystrokes), *strict reply auto-wake* (`reply_to` set,
+//! `wake` unset: the [`gate`] decides) and *none*. Every keystroke wake goes
+//! through [`Waker::keystroke`].
+//!
+//! Invariants defended: keystrokes only go to the pane the process tree confirms
+//! for the peer's pid ([`pane`]); a wake never affects delivery (the message is
+//! already enqueued) and never fails a tool call — every outcome is a
+//! [`WakeStatus`]; wakes to one session within the debounce window coalesce.
+
+pub mod debounce;
+pub mod gate;
+pub mod pane;
+pub mod tmux;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::config::positive_env;
+use crate::store::activity::{self, ActivitySnapshot};
+use crate::store::paths::Layout;
+use crate::store::registry::Entry;
+use crate::trace;
+
+use debounce::Debounce;
+use gate::AutowakeSettings;
+use tmux::Tmux;
+
+/// The prompt typed into an idle peer's composer (88 bytes).
+pub const WAKE_TEXT: &str =
+    "oxtail msg: read_my_messages; reply via send_message; set reply_to=request_id if present";
+
+/// A `busy` marker younger than this blocks a lenient wake.
+pub const BUSY_TTL_MS: f64 = 600_000.0;
+
+/// Pause between the typed text and Enter for Codex (its paste heuristic).
+pub const CODEX_SUBMIT_GAP: Duration = Duration::from_millis(500);
+
+/// `wake_reason` of the strict reply path.
+pub const REPLY_TO_DEFAULT: &str = "reply_to_default";
+
+/// Outcome of a wake decision, as reported in `wake_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WakeStatus {
+    Fired,
+    SkippedBusy,
+    SkippedDebounced,
+    SkippedNoTarget,
+    SkippedNoFreshIdle,
+    SkippedRateLimited,
+    SkippedDeduped,
+    SkippedStoreError,
+    Disabled,
+    SkippedUnsupported,
+}
+
+impl WakeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WakeStatus::Fired => "fired",
+            WakeStatus::SkippedBusy => "skipped_busy",
+            WakeStatus::SkippedDebounced => "skipped_debounced",
+            WakeStatus::SkippedNoTarget => "skipped_no_target",
+            WakeStatus::SkippedNoFreshIdle => "skipped_no_fresh_idle",
+            WakeStatus::SkippedRateLimited => "skipped_rate_limited",
+            WakeStatus::SkippedDeduped => "skipped_deduped",
+            WakeStatus::SkippedStoreError => "skipped_store_error",
+            WakeStatus::Disabled => "disabled",
+            WakeStatus::SkippedUnsupported => "skipped_unsupported",
+        }
+    }
+}
+
+impl std::fmt::Display for WakeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `OXTAIL_ASK_PEER_WAKE_STRATEGY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Per-client routing (Codex gets the gap before Enter).
+    Auto,
+    /// Text + Enter with no gap for every client.
+    Legacy,
+    /// Never type.
+    Off,
+}
+
+impl Strategy {
+    /// Lower-cased, not trimmed; anything unknown is `auto`.
+    pub fn parse(value: Option<&str>) -> Strategy {
+        match value.map(str::to_lowercase).as_deref() {
+            Some("legacy") => Strategy::Legacy,
+            Some("off") => Strategy::Off,
+            _ => Strategy::Auto,
+        }
+    }
+}
+
+/// Everything wake reads from the environment at startup.
+#[derive(Debug, Clone)]
+pub struct WakeSettings {
+    pub strategy: Strategy,
+    pub debounce_ms: f64,
+    pub autowake: AutowakeSettings,
+    pub codex_gap: Duration,
+    /// `Some(v)` pins the `OXTAIL_AUTOWAKE` kill switch; `None` reads it per decision.
+    pub autowake_disabled: Option<bool>,
+}
+
+impl Default for WakeSettings {
+    fn default() -> Self {
+        WakeSettings {
+            strategy: Strategy::Auto,
+            debounce_ms: 1000.0,
+            autowake: AutowakeSettings::default(),
+            codex_gap: CODEX_SUBMIT_GAP,
+            autowake_disabled: None,
+        }
+    }
+}
+
+impl WakeSettings {
+    pub fn from_env() -> WakeSettings {
+        WakeSettings {
+            strategy: Strategy::parse(
+                std::env::var("OXTAIL_ASK_PEER_WAKE_STRATEGY")
+                    .ok()
+                    .as_deref(),
+            ),
+            debounce_ms: positive_env("OXTAIL_WAKE_DEBOUNCE_MS", 1000.0),
+            autowake: AutowakeSettings::from_env(),
+            codex_gap: CODEX_SUBMIT_GAP,
+            autowake_disabled: None,
+        }
+    }
+}
+
+/// What wake needs to know about a peer (taken from its registry entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WakePeer {
+    pub session_id: Option<String>,
+    pub server_pid: u32,
+    /// The peer's self-written cached pane: only its presence counts.
+    pub tmux_pane: Option<String>,
+    /// `claude-code`, `codex` or `unknown`.
+    pub client_type: String,
+}
+
+impl From<&Entry> for WakePeer {
+    fn from(e: &Entry) -> WakePeer {
+        WakePeer {
+            session_id: e.client.session_id.clone(),
+            server_pid: e.server_pid,
+            tmux_pane: e.tmux_pane.clone(),
+            client_type: e.client.client_type.as_str().to_string(),
+        }
+    }
+}
+
+/// The `wake` argument of `send_message` / `reply_to_message`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeArg {
+    Off,
+    Auto,
+}
+
+impl WakeArg {
+    pub fn parse(s: &str) -> Option<WakeArg> {
+        match s {
+            "off" => Some(WakeArg::Off),
+            "auto" => Some(WakeArg::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// Which wake path a delivery takes (§10.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeMode<'a> {
+    /// `wake:"off"`, or unset without `reply_to`.
+    None,
+    /// `wake:"auto"` (also for replies).
+    Lenient,
+    /// `reply_to` set and `wake` unset: the strict gate, `wake_reason` set.
+    ReplyDefault(&'a str),
+}
+
+impl<'a> WakeMode<'a> {
+    pub fn choose(wake: Option<WakeArg>, reply_to: Option<&'a str>) -> WakeMode<'a> {
+        match (wake, reply_to.filter(|r| !r.is_empty())) {
+            (Some(WakeArg::Auto), _) => WakeMode::Lenient,
+            (None, Some(r)) => WakeMode::ReplyDefault(r),
+            _ => WakeMode::None,
+        }
+    }
+
+    /// Whether a wake is intended at all.
+    pub fn intended(&self) -> bool {
+        !matches!(self, WakeMode::None)
+    }
+
+    /// `wake_reason`: `reply_to_default` on the strict reply path.
+    pub fn reason(&self) -> Option<&'static str> {
+        matches!(self, WakeMode::ReplyDefault(_)).then_some(REPLY_TO_DEFAULT)
+    }
+}
+
+impl WakePeer {
+    fn sid(&self) -> Option<&str> {
+        self.session_id.as_deref().filter(|s| !s.is_empty())
+    }
+}
+
+/// The wake machinery of one server process (one debounce store).
+#[derive(Debug)]
+pub struct Waker {
+    settings: WakeSettings,
+    /// `None`: `Layout::from_env()` on every decision.
+    layout: Option<Layout>,
+    tmux: Tmux,
+    debounce: Debounce,
+}
+
+static GLOBAL: OnceLock<Waker> = OnceLock::new();
+
+/// This process's waker, configured from the environment on first use.
+pub fn global() -> &'static Waker {
+    GLOBAL.get_or_init(|| Waker::new(WakeSettings::from_env(), None, Tmux::ambient()))
+}
+
+impl Waker {
+    pub fn new(settings: WakeSettings, layout: Option<Layout>, tmux: Tmux) -> Waker {
+        let debounce = Debounce::new(settings.debounce_ms);
+        Waker {
+            settings,
+            layout,
+            tmux,
+            debounce,
+        }
+    }
+
+    pub fn settings(&self) -> &WakeSettings {
+        &self.settings
+    }
+
+    pub fn debounce(&self) -> &Debounce {
+        &self.debounce
+    }
+
+    fn layout(&self) -> Layout {
+        self.layout.clone().unwrap_or_else(Layout::from_env)
+    }
+
+    fn autowake_disabled(&self) -> bool {
+        self.settings
+            .autowake_disabled
+            .unwrap_or_else(gate::kill_switch_from_env)
+    }
+
+    /// The peer's activity marker now.
+    pub fn activity(&self, peer: &WakePeer) -> Option<ActivitySnapshot> {
+        activity::read(&self.layout(), peer.sid(), activity::now_ms())
+    }
+
+    /// Run the chosen path; `None` for [`WakeMode::None`].
+    pub fn wake(&self, mode: WakeMode<'_>, peer: &WakePeer) -> Option<WakeStatus> {
+        match mode {
+            WakeMode::None => None,
+            WakeMode::Lenient => Some(self.lenient(peer)),
+            WakeMode::ReplyDefault(reply_to) => Some(self.reply_default(peer, reply_to)),
+        }
+    }
+
+    /// Lenient path: skip a fresh `busy` peer, else keystrokes.
+    pub fn lenient(&self, peer: &WakePeer) -> WakeStatus {
+        if let Some(snap) = self.activity(peer)
+            && snap.is("busy")
+            && snap.age_ms < BUSY_TTL_MS
+        {
+            trace::event(
+                "send_wake_skipped_busy",
+                json!({"target_session_id": peer.session_id}),
+            );
+            return WakeStatus::SkippedBusy;
+        }
+        self.keystroke(peer)
+    }
+
+    /// Strict reply auto-wake path (`reply_to` set, `wake` unset).
+    pub fn reply_default(&self, peer: &WakePeer, reply_to: &str) -> WakeStatus {
+        let now = activity::now_ms();
+        let layout = self.layout();
+        let snapshot = activity::read(&layout, peer.sid(), now);
+        let decision = gate::decide(
+            &layout,
+            &self.settings.autowake,
+            self.autowake_disabled(),
+            peer.sid(),
+            reply_to,
+            snapshot.as_ref(),
+            now,
+        );
+        match decision {
+            Err(status) => {
+                trace::event(
+                    "autowake_reply_skipped",
+                    json!({"target_session_id": peer.session_id, "status": status.as_str()}),
+                );
+                status
+            }
+            Ok(()) => {
+                trace::event(
+                    "autowake_reply_fire",
+                    json!({"target_session_id": peer.session_id}),
+                );
+                self.keystroke(peer)
+            }
+        }
+    }
+
+    /// Keystroke wake: strategy, debounce, verified pane, then send-keys.
+    pub fn keystroke(&self, peer: &WakePeer) -> WakeStatus {
+        if self.settings.strategy == Strategy::Off {
+            trace::event("ask_peer_wake_skipped", json!({"reason": "strategy-off"}));
+            return WakeStatus::Disabled;
+        }
+        let sid = peer.sid();
+        if let Some(sid) = sid
+            && self.debounce.recently_woke(sid, activity::now_ms())
+        {
+            return debounced(peer);
+        }
+        let cached = peer.tmux_pane.as_deref().filter(|p| !p.is_empty());
+        let Some(pane) = pane::verified_pane(&self.tmux, cached, peer.server_pid) else {
+            trace::event(
+                "ask_peer_wake_skipped",
+                json!({
+                    "reason": "no-verified-pane",
+                    "cached": peer.tmux_pane,
+                    "server_pid": peer.server_pid,
+                    "target_session_id": peer.session_id,
+                }),
+            );
+            return WakeStatus::SkippedNoTarget;
+        };
+        if cached != Some(pane.as_str()) {
+            trace::event(
+                "ask_peer_wake_pane_refreshed",
+                json!({"cached": peer.tmux_pane, "live": pane, "server_pid": peer.server_pid}),
+            );
+        }
+        // Stamp before firing so a concurrent second wake is coalesced.
+        if let Some(sid) = sid
+            && !self.debounce.try_claim(sid, activity::now_ms())
+        {
+            return debounced(peer);
+        }
+        let gap = self.settings.strategy == Strategy::Auto && peer.client_type == "codex";
+        match self.fire(&pane, gap) {
+            Ok(()) => {
+                trace::event("ask_peer_wake_fired", json!({"target": pane}));
+                WakeStatus::Fired
+            }
+            Err(error) => {
+                trace::event(
+                    "ask_peer_wake_failed",
+                    json!({"target": pane, "error": error}),
+                );
+                WakeStatus::SkippedNoTarget
+            }
+        }
+    }
+
+    fn fire(&self, pane: &str, codex_gap: bool) -> Result<(), String> {
+        self.tmux.send_literal(pane, WAKE_TEXT)?;
+        if codex_gap {
+            std::thread::sleep(self.settings.codex_gap);
+        }
+        self.tmux.send_enter(pane)
+    }
+}
+
+fn debounced(peer: &WakePeer) -> WakeStatus {
+    trace::event(
+        "ask_peer_wake_skipped",
+        json!({"reason": "debounced", "target_session_id": peer.session_id}),
+    );
+    WakeStatus::SkippedDebounced
+}
+
+/// Trace the `wake_outcome` event that `oxtail diagnose` tallies.
+pub fn trace_outcome(
+    via: &str,
+    status: WakeStatus,
+    target_session_id: Option<&str>,
+    client_type: &str,
+) {
+    trace::event(
+        "wake_outcome",
+        json!({
+            "via": via,
+            "wake_status": status.as_str(),
+            "target_session_id": target_session_id.map_or(Value::Null, Value::from),
+            "client_type": client_type,
+        }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wake_text_is_short_and_names_the_tools() {
+        assert_eq!(WAKE_TEXT.len(), 88);
+        assert!(WAKE_TEXT.contains("read_my_messages"));
+        assert!(WAKE_TEXT.contains("send_message"));
+    }
+
+    #[test]
+    fn wake_mode_choice() {
+        assert_eq!(WakeMode::choose(None, None), WakeMode::None);
+        assert_eq!(WakeMode::choose(None, Some("")), WakeMode::None);
+        assert_eq!(
+            WakeMode::choose(Some(WakeArg::Off), Some("r")),
+            WakeMode::None
+        );
+        assert_eq!(
+            WakeMode::choose(Some(WakeArg::Auto), Some("r")),
+            WakeMode::Lenient
+        );
+        assert_eq!(
+            WakeMode::choose(Some(WakeArg::Auto), None),
+            WakeMode::Lenient
+        );
+        let strict = WakeMode::choose(None, Some("r"));
+        assert_eq!(strict, WakeMode::ReplyDefault("r"));
+        assert_eq!(strict.reason(), Some("reply_to_default"));
+        assert!(strict.intended());
+        assert_eq!(WakeMode::Lenient.reason(), None);
+        assert_eq!(WakeArg::parse("auto"), Some(WakeArg::Auto));
+        assert_eq!(WakeArg::parse("AUTO"), None);
+    }
+
+    #[test]
+    fn strategy_parsing() {
+        assert_eq!(Strategy::parse(None), Strategy::Auto);
+        assert_eq!(Strategy::parse(Some("LEGACY")), Strategy::Legacy);
+        assert_eq!(Strategy::parse(Some("Off")), Strategy::Off);
+        assert_eq!(Strategy::parse(Some(" off")), Strategy::Auto);
+        assert_eq!(Strategy::parse(Some("bogus")), Strategy::Auto);
+    }
+
+    fn peer(pane: Option<&str>) -> WakePeer {
+        WakePeer {
+            session_id: Some("11111111-1111-1111-1111-111111111111".into()),
+            server_pid: std::process::id(),
+            tmux_pane: pane.map(str::to_string),
+            client_type: "claude-code".into(),
+        }
+    }
+
+    #[test]
+    fn strategy_off_is_disabled_and_no_pane_is_no_target() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::at(tmp.path().join(".oxtail"));
+        let off = WakeSettings {
+            strategy: Strategy::Off,
+            ..WakeSettings::default()
+        };
+        let tmux = Tmux::private(tmp.path(), Some("none"));
+        let w = Waker::new(off, Some(layout.clone()), tmux.clone());
+        assert_eq!(w.keystroke(&peer(Some("%1"))), WakeStatus::Disabled);
+        let w = Waker::new(WakeSettings::default(), Some(layout), tmux);
+        assert_eq!(w.keystroke(&peer(None)), WakeStatus::SkippedNoTarget);
+        // A cached pane but no tmux server: nothing verifies it.
+        assert_eq!(w.keystroke(&peer(Some("%0"))), WakeStatus::SkippedNoTarget);
+        assert!(w.debounce().is_empty());
+    }
+}

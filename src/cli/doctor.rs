@@ -1,0 +1,475 @@
+//! `oxtail doctor [--fix] [--json]`: check an installation and say, one line
+//! per check, what is wrong and how to fix it.
+//!
+//! Checks: the binary; the MCP entries and delivery hooks of Claude Code and
+//! Codex; tmux; the modes under `~/.oxtail`; stale locks; mailboxes and
+//! registry entries of dead processes; received-ledger sizes.
+//!
+//! Invariants defended:
+//! - without `--fix` doctor changes nothing on disk;
+//! - `--fix` repairs only what is safe: stale locks (through the lock
+//!   protocol's compare-and-clear), empty mailboxes of dead pids (removed under
+//!   their lock, only while still empty), and loose modes (tightened, never
+//!   loosened) — nothing else;
+//! - exit status is non-zero exactly when a check failed (warnings do not).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::hook_assets::{self, Freshness, HOOK_FILES};
+use crate::cli::setup::claude_json::Entry;
+use crate::cli::setup::{self, ClientPaths, claude_json, codex_hooks, codex_toml, codex_trust};
+use crate::store::paths::{self, Layout};
+
+mod store_checks;
+use store_checks::{dead_mailboxes, dead_registry_entries, ledgers, modes, stale_locks};
+
+#[derive(clap::Args, Debug, Default)]
+pub struct DoctorArgs {
+    /// Repair what is safe to repair: stale locks, empty mailboxes of dead
+    /// processes, loose file modes under ~/.oxtail.
+    #[arg(long)]
+    pub fix: bool,
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Info,
+    Warn,
+    Fail,
+    /// Something was wrong and `--fix` repaired it.
+    Fixed,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about it (absent when nothing needs doing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(name: &'static str, status: Status, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        status,
+        detail: detail.into(),
+        fix: None,
+    }
+}
+
+impl Check {
+    fn with_fix(mut self, fix: impl Into<String>) -> Check {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+pub fn run(args: DoctorArgs) -> ExitCode {
+    let checks = run_checks(&Layout::from_env(), &ClientPaths::from_env(), args.fix);
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    if args.json {
+        let out = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "ok": !failed,
+            "checks": checks,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        println!("oxtail doctor {}", env!("CARGO_PKG_VERSION"));
+        for c in &checks {
+            let tag = match c.status {
+                Status::Ok => "[ok]   ",
+                Status::Info => "[info] ",
+                Status::Warn => "[warn] ",
+                Status::Fail => "[FAIL] ",
+                Status::Fixed => "[fixed]",
+            };
+            match &c.fix {
+                Some(f) => println!("{tag} {:<13} {} — fix: {f}", c.name, c.detail),
+                None => println!("{tag} {:<13} {}", c.name, c.detail),
+            }
+        }
+        if failed {
+            println!("Some checks failed; see the fixes above.");
+        } else {
+            println!("All checks passed.");
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Every check, in report order.
+pub fn run_checks(layout: &Layout, clients: &ClientPaths, fix: bool) -> Vec<Check> {
+    let binary = setup::binary_path().unwrap_or_else(|e| e);
+    let mut out = vec![check(
+        "binary",
+        Status::Ok,
+        format!("oxtail {} at {binary}", env!("CARGO_PKG_VERSION")),
+    )];
+    let claude = claude_in_use(clients);
+    out.push(claude_mcp(clients, &binary));
+    if claude {
+        out.push(claude_hook_check(clients));
+    }
+    if claude || codex_in_use(clients) {
+        out.push(hook_scripts(layout));
+    }
+    out.push(codex_mcp(clients, &binary));
+    out.extend(codex_hook_checks(clients));
+    if !claude && !codex_in_use(clients) {
+        out.push(
+            check(
+                "clients",
+                Status::Fail,
+                "neither Claude Code nor Codex is set up to start oxtail",
+            )
+            .with_fix("install one of them, then run `oxtail setup`"),
+        );
+    }
+    out.push(tmux());
+    out.extend(modes(layout, fix));
+    out.push(stale_locks(layout, fix));
+    out.push(dead_registry_entries(layout));
+    out.push(dead_mailboxes(layout, fix));
+    out.push(ledgers(layout));
+    out
+}
+
+// ---------------------------------------------------------------- clients
+
+fn read(path: &Path) -> Result<Option<String>, String> {
+    setup::config_file::ConfigFile::load(path).map(|f| f.text)
+}
+
+fn mcp_check(name: &'static str, file: &Path, entry: Result<Entry, String>, binary: &str) -> Check {
+    let shown = setup::display(file);
+    match entry {
+        Err(e) => check(name, Status::Fail, e)
+            .with_fix(format!("repair {shown} by hand, then run `oxtail setup`")),
+        Ok(Entry::Missing) => check(
+            name,
+            Status::Fail,
+            format!("{shown} does not register oxtail"),
+        )
+        .with_fix("run `oxtail setup`"),
+        Ok(Entry::Present { current: true, .. }) => {
+            check(name, Status::Ok, format!("{shown} runs {binary}"))
+        }
+        Ok(Entry::Present { command, .. }) => {
+            let command = command.unwrap_or_else(|| "<no command>".into());
+            let exists = Path::new(&command).is_absolute() && Path::new(&command).exists();
+            let status = if exists || !Path::new(&command).is_absolute() {
+                Status::Warn
+            } else {
+                Status::Fail
+            };
+            let missing = if status == Status::Fail {
+                " (missing)"
+            } else {
+                ""
+            };
+            check(
+                name,
+                status,
+                format!("{shown} runs {command}{missing}, not this binary ({binary})"),
+            )
+            .with_fix("run `oxtail setup` with the oxtail you want the clients to start")
+        }
+    }
+}
+
+fn claude_mcp(clients: &ClientPaths, binary: &str) -> Check {
+    let path = &clients.claude_json;
+    let text = match read(path) {
+        Ok(t) => t,
+        Err(e) => return check("claude_mcp", Status::Fail, e),
+    };
+    if !claude_in_use(clients) {
+        return check(
+            "claude_mcp",
+            Status::Info,
+            "Claude Code not found (no ~/.claude.json, no ~/.claude): not checked",
+        )
+        .with_fix("install Claude Code, then run `oxtail setup`");
+    }
+    mcp_check(
+        "claude_mcp",
+        path,
+        claude_json::inspect(text.as_deref(), binary),
+        binary,
+    )
+}
+
+/// Claude Code's hooks: registered in `~/.claude/settings.json`, and the
+/// `_oxtailHook` marker records this version's files (`install-hook`'s own
+/// freshness assessment).
+fn claude_hook_check(clients: &ClientPaths) -> Check {
+    let path = clients.claude_settings();
+    let shown = setup::display(&path);
+    let home = paths::home_dir();
+    let rerun = "run `oxtail setup` (or `oxtail install-hook`)";
+    let list = match read(&path)
+        .and_then(|t| codex_hooks::inspect(t.as_deref(), &home, "~/.claude/settings.json"))
+    {
+        Ok(list) => list,
+        Err(e) => {
+            return check("claude_hooks", Status::Fail, e)
+                .with_fix(format!("repair {shown} by hand, then run `oxtail setup`"));
+        }
+    };
+    let missing: Vec<&str> = list.iter().filter(|(_, ok)| !ok).map(|(e, _)| *e).collect();
+    if !missing.is_empty() {
+        return check(
+            "claude_hooks",
+            Status::Fail,
+            format!("{shown} lacks oxtail's {} hook(s)", missing.join(", ")),
+        )
+        .with_fix(rerun);
+    }
+    match hook_assets::assess(&home) {
+        Freshness::Ok {
+            version_mismatch: false,
+        } => check(
+            "claude_hooks",
+            Status::Ok,
+            format!(
+                "{shown} registers PreToolUse, Stop, UserPromptSubmit (v{})",
+                hook_assets::HOOK_MARKER_VERSION
+            ),
+        ),
+        Freshness::Ok {
+            version_mismatch: true,
+        } => check(
+            "claude_hooks",
+            Status::Warn,
+            format!(
+                "{shown}: the _oxtailHook marker names another version than v{}",
+                hook_assets::HOOK_MARKER_VERSION
+            ),
+        )
+        .with_fix(rerun),
+        Freshness::Stale { drifted, .. } => check(
+            "claude_hooks",
+            Status::Fail,
+            format!(
+                "{shown}: installed hooks are out of date ({})",
+                drifted.join(", ")
+            ),
+        )
+        .with_fix(rerun),
+        Freshness::Absent | Freshness::Unknown => check(
+            "claude_hooks",
+            Status::Fail,
+            format!("{shown} has oxtail's hooks but no usable _oxtailHook marker"),
+        )
+        .with_fix(rerun),
+    }
+}
+
+/// The files in `~/.oxtail/hooks` are the ones this binary ships, and the
+/// hooks are executable.
+fn hook_scripts(layout: &Layout) -> Check {
+    let mut missing = Vec::new();
+    let mut stale = Vec::new();
+    for h in &HOOK_FILES {
+        let p = layout.hook(h.file);
+        match fs::read(&p) {
+            Err(_) => missing.push(h.file),
+            Ok(bytes) => {
+                let exec = fs::metadata(&p).is_ok_and(|m| m.permissions().mode() & 0o100 != 0);
+                if bytes != h.text.as_bytes() || (h.event.is_some() && !exec) {
+                    stale.push(h.file);
+                }
+            }
+        }
+    }
+    let dir = setup::display(&layout.hooks_dir());
+    if missing.is_empty() && stale.is_empty() {
+        return check(
+            "hook_scripts",
+            Status::Ok,
+            format!("{dir} holds this version's hook files"),
+        );
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing: {}", missing.join(", ")));
+    }
+    if !stale.is_empty() {
+        parts.push(format!("from another version: {}", stale.join(", ")));
+    }
+    check(
+        "hook_scripts",
+        Status::Fail,
+        format!("{dir}: {}", parts.join("; ")),
+    )
+    .with_fix("run `oxtail setup` (or `oxtail install-hook`)")
+}
+
+/// Claude Code counts as installed when `~/.claude.json` or `~/.claude` exists.
+fn claude_in_use(clients: &ClientPaths) -> bool {
+    clients.claude_json.exists() || paths::home_dir().join(".claude").exists()
+}
+
+/// Codex counts as installed when `$CODEX_HOME` exists.
+fn codex_in_use(clients: &ClientPaths) -> bool {
+    clients.codex_home.exists()
+}
+
+fn codex_mcp(clients: &ClientPaths, binary: &str) -> Check {
+    if !codex_in_use(clients) {
+        return check(
+            "codex_mcp",
+            Status::Info,
+            format!(
+                "Codex not found (no {}): not checked",
+                setup::display(&clients.codex_home)
+            ),
+        )
+        .with_fix("install Codex, then run `oxtail setup`");
+    }
+    let path = clients.codex_config();
+    match read(&path) {
+        Ok(text) => mcp_check(
+            "codex_mcp",
+            &path,
+            codex_toml::inspect(text.as_deref(), binary),
+            binary,
+        ),
+        Err(e) => check("codex_mcp", Status::Fail, e),
+    }
+}
+
+fn codex_hook_checks(clients: &ClientPaths) -> Vec<Check> {
+    if !codex_in_use(clients) {
+        return Vec::new();
+    }
+    let path = clients.codex_hooks();
+    let shown = setup::display(&path);
+    let mut out = Vec::new();
+    let registered = read(&path).and_then(|t| {
+        codex_hooks::inspect(t.as_deref(), &paths::home_dir(), "$CODEX_HOME/hooks.json")
+    });
+    out.push(match registered {
+        Err(e) => check("codex_hooks", Status::Fail, e)
+            .with_fix(format!("repair {shown} by hand, then run `oxtail setup`")),
+        Ok(list) => {
+            let missing: Vec<&str> = list.iter().filter(|(_, ok)| !ok).map(|(e, _)| *e).collect();
+            if missing.is_empty() {
+                check(
+                    "codex_hooks",
+                    Status::Ok,
+                    format!("{shown} registers PreToolUse, Stop, UserPromptSubmit"),
+                )
+            } else {
+                check(
+                    "codex_hooks",
+                    Status::Fail,
+                    format!("{shown} lacks oxtail's {} hook(s)", missing.join(", ")),
+                )
+                .with_fix("run `oxtail setup`")
+            }
+        }
+    });
+    let config = read(&clients.codex_config()).ok().flatten();
+    if let Some(w) = codex_toml::hooks_disabled(config.as_deref()) {
+        out.push(check("codex_hooks", Status::Fail, w));
+    }
+    out.push(codex_trust_check(clients, &shown));
+    out
+}
+
+/// Whether Codex trusts oxtail's hooks, asked through `codex app-server`.
+fn codex_trust_check(clients: &ClientPaths, shown: &str) -> Check {
+    let manual = format!(
+        "run `oxtail setup`, or start `codex`, type /hooks and trust the oxtail hooks from {shown}"
+    );
+    let Some(codex) = codex_trust::find_codex() else {
+        return check(
+            "codex_trust",
+            Status::Info,
+            "no `codex` on PATH to ask; Codex runs a new or changed hook only once you trust it",
+        )
+        .with_fix(manual);
+    };
+    match codex_trust::status(&codex, &clients.codex_home, &clients.codex_hooks()) {
+        Err(e) => check(
+            "codex_trust",
+            Status::Warn,
+            format!("could not ask Codex: {e}"),
+        )
+        .with_fix(manual),
+        Ok(list) if list.is_empty() => check(
+            "codex_trust",
+            Status::Fail,
+            "Codex lists none of oxtail's hooks",
+        )
+        .with_fix(manual),
+        Ok(list) => {
+            let untrusted: Vec<String> = list
+                .iter()
+                .filter(|h| h.status != "trusted")
+                .map(|h| format!("{} ({})", h.event, h.status))
+                .collect();
+            if untrusted.is_empty() {
+                check(
+                    "codex_trust",
+                    Status::Ok,
+                    format!("Codex trusts oxtail's {} hooks", list.len()),
+                )
+            } else {
+                check(
+                    "codex_trust",
+                    Status::Fail,
+                    format!(
+                        "Codex will not run oxtail's {} hook(s) until trusted",
+                        untrusted.join(", ")
+                    ),
+                )
+                .with_fix(manual)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- tmux
+
+fn tmux() -> Check {
+    let out = Command::new("tmux")
+        .arg("-V")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => check(
+            "tmux",
+            Status::Ok,
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        ),
+        _ => check(
+            "tmux",
+            Status::Warn,
+            "tmux not found: messages still arrive through the hooks, but idle peers cannot be woken",
+        )
+        .with_fix("install tmux and run your agents inside it"),
+    }
+}

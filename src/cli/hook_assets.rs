@@ -1,0 +1,252 @@
+//! The hook files shipped inside the binary (`include_str!` of `assets/`), their
+//! content hashes, the `_oxtailHook` marker version, the settings command
+//! strings, and the freshness assessment the server prints at start-up.
+//!
+//! Invariants defended:
+//! - what is installed, what is hashed into the marker and what the freshness
+//!   check compares are the same bytes (the embedded text);
+//! - an oxtail command is recognised exactly (`"$HOME/.oxtail/hooks/<file>"`
+//!   and its spelled-out variants), never by a loose substring, so a
+//!   third-party path that merely contains `oxtail/hooks/` is never claimed;
+//! - assessing freshness never fails and never writes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::store::paths::Layout;
+
+/// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
+/// (the original stopped at 6; 7 = the Rust rewrite's hooks).
+pub const HOOK_MARKER_VERSION: u64 = 7;
+
+/// Root key of `~/.claude/settings.json` that records our installation.
+pub const MARKER_KEY: &str = "_oxtailHook";
+
+/// One file installed into `~/.oxtail/hooks/`.
+#[derive(Debug, Clone, Copy)]
+pub struct HookFile {
+    /// Id used in the marker's `hashes`.
+    pub id: &'static str,
+    /// File name under `~/.oxtail/hooks/`.
+    pub file: &'static str,
+    /// The Claude Code event it is registered on (`None` = a sourced library).
+    pub event: Option<&'static str>,
+    /// The exact bytes shipped.
+    pub text: &'static str,
+}
+
+/// Every installed file: the three hooks first (in registration order), then
+/// the libraries they source.
+pub const HOOK_FILES: [HookFile; 5] = [
+    HookFile {
+        id: "pretooluse",
+        file: "pretooluse.sh",
+        event: Some("PreToolUse"),
+        text: include_str!("../../assets/pretooluse.sh"),
+    },
+    HookFile {
+        id: "stop",
+        file: "stop.sh",
+        event: Some("Stop"),
+        text: include_str!("../../assets/stop.sh"),
+    },
+    HookFile {
+        id: "userpromptsubmit",
+        file: "userpromptsubmit.sh",
+        event: Some("UserPromptSubmit"),
+        text: include_str!("../../assets/userpromptsubmit.sh"),
+    },
+    HookFile {
+        id: "common",
+        file: "oxtail-hook-common.sh",
+        event: None,
+        text: include_str!("../../assets/oxtail-hook-common.sh"),
+    },
+    HookFile {
+        id: "lock",
+        file: "oxtail-lock.sh",
+        event: None,
+        text: include_str!("../../assets/oxtail-lock.sh"),
+    },
+];
+
+/// The three hooks registered in settings (files with an event).
+pub fn managed_hooks() -> impl Iterator<Item = (&'static HookFile, &'static str)> {
+    HOOK_FILES
+        .iter()
+        .filter_map(|h| h.event.map(|event| (h, event)))
+}
+
+/// First 16 lowercase hex characters of sha256(text).
+pub fn hash16(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// The marker's `hashes` object for the shipped files.
+pub fn shipped_hashes() -> serde_json::Map<String, Value> {
+    HOOK_FILES
+        .iter()
+        .map(|h| (h.id.to_string(), Value::String(hash16(h.text))))
+        .collect()
+}
+
+/// The command string registered in settings: `"$HOME/.oxtail/hooks/<file>"`
+/// (double quotes and an unexpanded `$HOME` included; the shell expands it).
+pub fn command_for(file: &str) -> String {
+    format!("\"$HOME/.oxtail/hooks/{file}\"")
+}
+
+/// Whether `cmd` runs oxtail's installed `file`: the path
+/// `<home>/.oxtail/hooks/<file>` with the home spelled `$HOME`, `${HOME}`,
+/// `~` or literally, optionally quoted and optionally run via `bash`/`sh`.
+pub fn is_oxtail_command(cmd: &str, file: &str, home: &Path) -> bool {
+    let mut c = cmd.trim();
+    for runner in ["bash ", "sh ", "exec "] {
+        if let Some(rest) = c.strip_prefix(runner) {
+            c = rest.trim_start();
+            break;
+        }
+    }
+    for q in ['"', '\''] {
+        if c.len() >= 2 && c.starts_with(q) && c.ends_with(q) {
+            c = &c[1..c.len() - 1];
+            break;
+        }
+    }
+    let tail = format!("/.oxtail/hooks/{file}");
+    match c.strip_suffix(tail.as_str()) {
+        Some("$HOME" | "${HOME}" | "~") => true,
+        Some(prefix) => !prefix.is_empty() && Path::new(prefix) == home,
+        None => false,
+    }
+}
+
+/// `~/.claude/settings.json` under `home`.
+pub fn settings_path(home: &Path) -> PathBuf {
+    home.join(".claude").join("settings.json")
+}
+
+/// Result of comparing the installation with the shipped files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// No usable marker (missing or unreadable settings, no marker object).
+    Absent,
+    /// The settings text could not be judged (not JSON at all).
+    Unknown,
+    /// Marker hashes and installed files match what this binary ships.
+    Ok { version_mismatch: bool },
+    /// These ids differ from what this binary ships (marker hash or file).
+    Stale {
+        drifted: Vec<&'static str>,
+        version_mismatch: bool,
+    },
+}
+
+/// Assess the hooks installed under `home` (settings marker and the files in
+/// `~/.oxtail/hooks/`). Never fails.
+pub fn assess(home: &Path) -> Freshness {
+    let Ok(text) = fs::read_to_string(settings_path(home)) else {
+        return Freshness::Absent;
+    };
+    if !text.contains(MARKER_KEY) {
+        return Freshness::Absent;
+    }
+    let Ok(root) = serde_json::from_str::<Value>(&text) else {
+        return Freshness::Unknown;
+    };
+    let Some(marker) = root.get(MARKER_KEY).and_then(Value::as_object) else {
+        return Freshness::Absent;
+    };
+    let version_mismatch =
+        marker.get("version").and_then(Value::as_u64) != Some(HOOK_MARKER_VERSION);
+    let hashes = marker.get("hashes").and_then(Value::as_object);
+    let hooks_dir = Layout::at(home.join(".oxtail"));
+    let drifted: Vec<&'static str> = HOOK_FILES
+        .iter()
+        .filter(|h| {
+            let want = hash16(h.text);
+            let in_marker =
+                hashes.and_then(|m| m.get(h.id)).and_then(Value::as_str) == Some(want.as_str());
+            let on_disk = fs::read(hooks_dir.hook(h.file)).is_ok_and(|b| b == h.text.as_bytes());
+            !(in_marker && on_disk)
+        })
+        .map(|h| h.id)
+        .collect();
+    if drifted.is_empty() {
+        Freshness::Ok { version_mismatch }
+    } else {
+        Freshness::Stale {
+            drifted,
+            version_mismatch,
+        }
+    }
+}
+
+/// The one-line stderr hint the server prints at start-up (Claude Code
+/// sessions only), or `None` when the hooks are current (or cannot be judged).
+/// `layout` is the `~/.oxtail` layout; the home is its parent.
+pub fn freshness_hint(layout: &Layout) -> Option<String> {
+    let home = layout.root().parent()?;
+    match assess(home) {
+        Freshness::Absent => Some(
+            "oxtail: the Claude Code hooks are not installed, so peer messages reach this \
+             session only through read_my_messages; run `oxtail install-hook` to enable \
+             mid-turn and turn-end delivery."
+                .to_string(),
+        ),
+        Freshness::Stale { drifted, .. } => Some(format!(
+            "oxtail: the installed Claude Code hooks are out of date ({}); re-run \
+             `oxtail install-hook` (a stale PreToolUse hook can hide request_id from the receiver).",
+            drifted.join(", ")
+        )),
+        Freshness::Ok { .. } | Freshness::Unknown => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_only_exact_oxtail_commands() {
+        let home = Path::new("/home/u");
+        let f = "pretooluse.sh";
+        for yes in [
+            "\"$HOME/.oxtail/hooks/pretooluse.sh\"",
+            "$HOME/.oxtail/hooks/pretooluse.sh",
+            "~/.oxtail/hooks/pretooluse.sh",
+            "bash \"${HOME}/.oxtail/hooks/pretooluse.sh\"",
+            "'/home/u/.oxtail/hooks/pretooluse.sh'",
+        ] {
+            assert!(is_oxtail_command(yes, f, home), "{yes}");
+        }
+        for no in [
+            "/opt/not-oxtail/hooks/pretooluse.sh",
+            "\"$HOME/.oxtail/hooks/stop.sh\"",
+            "/home/other/.oxtail/hooks/pretooluse.sh",
+            "$HOME/.oxtail/hooks/pretooluse.sh --flag",
+            "/.oxtail/hooks/pretooluse.sh",
+        ] {
+            assert!(!is_oxtail_command(no, f, home), "{no}");
+        }
+    }
+
+    #[test]
+    fn hashes_are_16_hex_and_cover_every_file() {
+        let h = shipped_hashes();
+        assert_eq!(h.len(), HOOK_FILES.len());
+        for v in h.values() {
+            let s = v.as_str().unwrap();
+            assert_eq!(s.len(), 16);
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+        }
+        assert_eq!(managed_hooks().count(), 3);
+        assert_eq!(command_for("stop.sh"), "\"$HOME/.oxtail/hooks/stop.sh\"");
+    }
+}

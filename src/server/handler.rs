@@ -1,0 +1,87 @@
+//! The rmcp `ServerHandler`: handshake, tool listing and dispatch.
+//!
+//! Invariants defended: `serverInfo` is `{"name":"oxtail","version":"0.14.0"}`
+//! with only the `tools` capability (`listChanged: true`) and no instructions;
+//! `server/discover` and every method we do not implement get JSON-RPC -32601
+//! (Claude Code then falls back to `initialize`); a tool never turns into a
+//! JSON-RPC error — unknown tools and bad arguments are `isError` results.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, DiscoverResult, ErrorCode, Implementation,
+    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+use super::{ServerCtx, lifecycle, tools};
+
+/// The version the original reports in `serverInfo`.
+pub const SERVER_VERSION: &str = "0.14.0";
+
+/// The handler rmcp drives; cheap to clone.
+#[derive(Clone)]
+pub struct Handler {
+    pub ctx: Arc<ServerCtx>,
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        let caps = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        let mut info = ServerConfig::new(caps);
+        info.server_info = Implementation::new("oxtail", SERVER_VERSION);
+        info.protocol_version = ProtocolVersion::V_2025_11_25;
+        info
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        self.ctx.set_client_name(request.client_info.name.clone());
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn discover(
+        &self,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, McpError> {
+        Err(McpError::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            "Method not found",
+            None,
+        ))
+    }
+
+    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
+        lifecycle::on_initialized(&self.ctx);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(tools::list()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        lifecycle::adopt_call_meta(&self.ctx, &context.meta);
+        if let Some(meta) = &request.meta {
+            lifecycle::adopt_call_meta(&self.ctx, meta);
+        }
+        let result = tools::dispatch(&self.ctx, &request.name, request.arguments, context).await;
+        Ok(result.into())
+    }
+}

@@ -1,0 +1,43 @@
+//! Result helpers shared by every tool.
+//!
+//! Invariant defended: a tool answer is exactly one text item holding compact
+//! JSON whose first key is `schema_version: 1`, with no `isError` and no
+//! `structuredContent`; failures the caller must see are `isError` results with
+//! plain text (never a JSON-RPC error, never a panic).
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::{Map, Value};
+
+/// A payload map that already starts with `"schema_version": 1`.
+pub fn payload() -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("schema_version".into(), Value::from(1));
+    m
+}
+
+/// One text item with the compact JSON of `value`; `isError` absent.
+pub fn json_result(value: Value) -> CallToolResult {
+    let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".into());
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    r.is_error = None;
+    r
+}
+
+/// [`json_result`] of a payload map.
+pub fn map_result(map: Map<String, Value>) -> CallToolResult {
+    json_result(Value::Object(map))
+}
+
+/// An `isError: true` result with `text` verbatim (validation failures,
+/// handler exceptions such as a registry write error).
+pub fn error_result(text: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text.into())])
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,157 @@
+//! `reply_to_message`: answer an inbound message by its id (messaging spec §9.2).
+//!
+//! Invariants defended: ownership is structural — the id is looked up only in the
+//! caller's own received-ledger, so a session can only reply to mail delivered to
+//! it, and an unknown or aged-out id fails closed (`message-not-found`) instead of
+//! guessing a target; the reply carries `reply_to` = the inbound `request_id`
+//! (when there was one) and `source_message_id` = the inbound id.
+
+use serde_json::{Map, Value};
+
+use crate::project;
+use crate::server::ServerCtx;
+use crate::store::ledger;
+use crate::store::message::NewMessage;
+use crate::store::paths::Layout;
+use crate::store::registry::Entry;
+use crate::wake::{self, WakeArg, WakeMode, Waker};
+
+use super::common::payload;
+use super::schema::{Args, Param, ToolSpec};
+use super::send_message::{
+    BODY, NON_EMPTY, WAKE, deliver_and_wake, off_reactor, resolve_error_wake, write_wake,
+};
+use super::{ToolCall, ToolFuture};
+
+pub static SPEC: ToolSpec = ToolSpec {
+    name: "reply_to_message",
+    description: "Reply to an inbound peer message by its message_id (as shown by the hook or read_my_messages). \
+The id is looked up in this session's own received-ledger, so you can only reply to messages delivered to you; \
+the reply goes to the original sender, carries reply_to=request_id when the inbound was an ask_peer (so the asker's wait ends), \
+and records source_message_id. Body at most 8192 UTF-8 bytes, verbatim. \
+Wake works as in send_message: unset wakes a freshly idle asker when the inbound had a request_id, \"auto\" wakes any idle peer, \"off\" never wakes. \
+Fails closed: an unknown or aged-out id returns message-not-found; the session must have a session id (claim_session).",
+    params: &[
+        Param {
+            name: "message_id",
+            kind: NON_EMPTY,
+            required: true,
+            description: "message_id of the inbound message you are answering.",
+        },
+        Param {
+            name: "body",
+            kind: BODY,
+            required: true,
+            description: "Reply body, at most 8192 UTF-8 bytes, delivered verbatim.",
+        },
+        Param {
+            name: "wake",
+            kind: WAKE,
+            required: false,
+            description: "Same as send_message: unset wakes a freshly idle asker of an ask_peer; \"auto\" wakes any idle peer; \"off\" never wakes.",
+        },
+    ],
+};
+
+fn failure(error: &str, message: String) -> Value {
+    let mut out = payload();
+    out.insert("ok".into(), Value::Bool(false));
+    out.insert("error".into(), Value::from(error));
+    out.insert("message".into(), Value::from(message));
+    Value::Object(out)
+}
+
+pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
+    let (layout, caller, args) = (ctx.layout.clone(), ctx.entry(), call.args);
+    Box::pin(off_reactor("reply_to_message", move || {
+        run(&layout, &caller, wake::global(), &args)
+    }))
+}
+
+/// The tool body (blocking: run it off the async reactor). `args` are validated.
+pub fn run(
+    layout: &Layout,
+    caller: &Entry,
+    waker: &Waker,
+    args: &Map<String, Value>,
+) -> Result<Value, String> {
+    let a = Args(args);
+    let message_id = a.str("message_id").unwrap_or_default();
+    let body = a.str("body").unwrap_or_default();
+    let wake_arg = a.str("wake").and_then(WakeArg::parse);
+    let Some(my_id) = caller.client.id() else {
+        return Ok(failure(
+            "no-session-id",
+            "this session has no session id, so it has no received-ledger to reply from; run claim_session first".into(),
+        ));
+    };
+    let inbound = ledger::lookup(layout, my_id, message_id).map_err(|e| e.to_string())?;
+    let Some(inbound) = inbound else {
+        return Ok(failure(
+            "message-not-found",
+            format!(
+                "no message with id {message_id} was delivered to this session (it may have aged out of the received-ledger or predate it); use send_message with an explicit target instead"
+            ),
+        ));
+    };
+    let Some(sender) = inbound.from_session_id().filter(|s| !s.is_empty()) else {
+        return Ok(failure(
+            "no-reply-target",
+            "the inbound message carries no from_session_id (its sender had no session id); use send_message with an explicit target instead".into(),
+        ));
+    };
+    let reply_to = inbound.request_id().filter(|s| !s.is_empty());
+    let mode = WakeMode::choose(wake_arg, reply_to);
+    let peer = match project::resolve_target(layout, sender, caller) {
+        Ok(peer) => peer,
+        Err(err) => {
+            let mut out = payload();
+            err.write_into(&mut out);
+            out.insert("in_reply_to_message_id".into(), Value::from(message_id));
+            out.insert("original_from_session_id".into(), Value::from(sender));
+            let (status, reason) = resolve_error_wake(&err, mode);
+            write_wake(&mut out, status, reason);
+            return Ok(Value::Object(out));
+        }
+    };
+    let opts = NewMessage {
+        request_id: None,
+        reply_to,
+        source_message_id: Some(message_id),
+    };
+    let done = deliver_and_wake(
+        layout,
+        caller,
+        waker,
+        &peer,
+        body,
+        &opts,
+        mode,
+        "reply_to_message",
+    )?;
+    let mut out = payload();
+    out.insert("ok".into(), Value::Bool(true));
+    out.insert(
+        "message_id".into(),
+        Value::from(done.message.id().unwrap_or_default()),
+    );
+    out.insert("in_reply_to_message_id".into(), Value::from(message_id));
+    out.insert(
+        "target_session_id".into(),
+        peer.client
+            .session_id
+            .clone()
+            .map_or(Value::Null, Value::from),
+    );
+    out.insert("target_server_pid".into(), Value::from(peer.server_pid));
+    out.insert(
+        "correlation".into(),
+        Value::from(if reply_to.is_some() {
+            "correlated"
+        } else {
+            "uncorrelated"
+        }),
+    );
+    write_wake(&mut out, done.wake_status, done.wake_reason);
+    Ok(Value::Object(out))
+}

@@ -1,0 +1,458 @@
+//! Declarative tool parameters: one table per tool yields both the advertised
+//! JSON Schema and the argument validation (server spec §1.3).
+//!
+//! Invariants defended: a tool body only ever sees arguments of the declared
+//! types within the declared limits; every rejection is an `isError` result
+//! whose text names the field and the limit (the original's SDK wording:
+//! `MCP error -32602: Input validation error: Invalid arguments for tool <name>:`
+//! followed by a pretty-printed issue list); unknown extra keys are ignored.
+
+use serde_json::{Map, Value, json};
+
+use crate::identity::{MAX_ID_LEN, is_safe_id};
+
+/// JavaScript's `Number.MAX_SAFE_INTEGER`.
+pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
+
+/// The type and limits of one parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A string. `min_len`/`max_len` count UTF-16 code units (as the original
+    /// does); `max_utf8_bytes` is a custom byte limit with its own message;
+    /// `safe_id` rejects `/`, `..`, control characters and more than
+    /// [`MAX_ID_LEN`] bytes (not advertised in the schema).
+    Str {
+        min_len: Option<usize>,
+        max_len: Option<usize>,
+        max_utf8_bytes: Option<usize>,
+        safe_id: bool,
+    },
+    Bool,
+    /// An integer within the safe range; the bounds are advertised as given.
+    Int {
+        minimum: Option<i64>,
+        exclusive_minimum: Option<i64>,
+        maximum: Option<i64>,
+    },
+    /// One of the listed strings.
+    Enum(&'static [&'static str]),
+}
+
+impl Kind {
+    /// A plain string.
+    pub const STR: Kind = Kind::Str {
+        min_len: None,
+        max_len: None,
+        max_utf8_bytes: None,
+        safe_id: false,
+    };
+    /// A session id or target: non-empty and path-safe.
+    pub const ID: Kind = Kind::Str {
+        min_len: Some(1),
+        max_len: None,
+        max_utf8_bytes: None,
+        safe_id: true,
+    };
+    /// An integer advertised with the safe-integer range (zod's `int()`).
+    pub const INT: Kind = Kind::Int {
+        minimum: Some(-MAX_SAFE_INTEGER),
+        exclusive_minimum: None,
+        maximum: Some(MAX_SAFE_INTEGER),
+    };
+}
+
+/// One declared parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+/// A tool's name, description and parameters.
+#[derive(Debug)]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub params: &'static [Param],
+}
+
+impl ToolSpec {
+    /// The advertised input schema.
+    pub fn input_schema(&self) -> Map<String, Value> {
+        let mut props = Map::new();
+        for p in self.params {
+            props.insert(p.name.into(), Value::Object(property_schema(p)));
+        }
+        let mut schema = Map::new();
+        schema.insert(
+            "$schema".into(),
+            json!("http://json-schema.org/draft-07/schema#"),
+        );
+        schema.insert("type".into(), json!("object"));
+        schema.insert("properties".into(), Value::Object(props));
+        let required: Vec<&str> = self
+            .params
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| p.name)
+            .collect();
+        if !required.is_empty() {
+            schema.insert("required".into(), json!(required));
+        }
+        schema
+    }
+
+    /// The `tools/list` entry.
+    pub fn to_tool(&self) -> rmcp::model::Tool {
+        rmcp::model::Tool::new(self.name, self.description, self.input_schema())
+    }
+
+    /// Validate `args`; `Err` carries the full `isError` text.
+    pub fn validate(&self, args: &Map<String, Value>) -> Result<(), String> {
+        let issues: Vec<Value> = self
+            .params
+            .iter()
+            .filter_map(|p| check(p, args.get(p.name)))
+            .collect();
+        if issues.is_empty() {
+            return Ok(());
+        }
+        Err(validation_error_text(self.name, &issues))
+    }
+}
+
+/// `MCP error -32602: Input validation error: Invalid arguments for tool
+/// <tool>: <pretty issues>` — for tools that check something beyond [`Kind`].
+pub fn validation_error_text(tool: &str, issues: &[Value]) -> String {
+    let list = serde_json::to_string_pretty(issues).unwrap_or_default();
+    format!("MCP error -32602: Input validation error: Invalid arguments for tool {tool}: {list}")
+}
+
+/// A `custom` issue naming `field`.
+pub fn custom_issue(field: &str, message: &str) -> Value {
+    json!({"code": "custom", "path": [field], "message": message})
+}
+
+fn property_schema(p: &Param) -> Map<String, Value> {
+    let mut m = Map::new();
+    match p.kind {
+        Kind::Str {
+            min_len, max_len, ..
+        } => {
+            m.insert("type".into(), json!("string"));
+            if let Some(n) = min_len {
+                m.insert("minLength".into(), json!(n));
+            }
+            if let Some(n) = max_len {
+                m.insert("maxLength".into(), json!(n));
+            }
+        }
+        Kind::Bool => {
+            m.insert("type".into(), json!("boolean"));
+        }
+        Kind::Int {
+            minimum,
+            exclusive_minimum,
+            maximum,
+        } => {
+            m.insert("type".into(), json!("integer"));
+            if let Some(n) = exclusive_minimum {
+                m.insert("exclusiveMinimum".into(), json!(n));
+            }
+            if let Some(n) = minimum {
+                m.insert("minimum".into(), json!(n));
+            }
+            if let Some(n) = maximum {
+                m.insert("maximum".into(), json!(n));
+            }
+        }
+        Kind::Enum(values) => {
+            m.insert("type".into(), json!("string"));
+            m.insert("enum".into(), json!(values));
+        }
+    }
+    m.insert("description".into(), json!(p.description));
+    m
+}
+
+fn received(v: Option<&Value>) -> &'static str {
+    match v {
+        None => "undefined",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "boolean",
+        Some(Value::Number(_)) => "number",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    }
+}
+
+fn invalid_type(name: &str, expected: &str, v: Option<&Value>) -> Value {
+    json!({
+        "expected": expected,
+        "code": "invalid_type",
+        "path": [name],
+        "message": format!("Invalid input: expected {expected}, received {}", received(v)),
+    })
+}
+
+fn check(p: &Param, v: Option<&Value>) -> Option<Value> {
+    if v.is_none() && !p.required {
+        return None;
+    }
+    match p.kind {
+        Kind::Str {
+            min_len,
+            max_len,
+            max_utf8_bytes,
+            safe_id,
+        } => {
+            let Some(Value::String(s)) = v else {
+                return Some(invalid_type(p.name, "string", v));
+            };
+            let units = s.encode_utf16().count();
+            if let Some(min) = min_len.filter(|&m| units < m) {
+                return Some(json!({
+                    "origin": "string", "code": "too_small", "minimum": min, "inclusive": true, "path": [p.name],
+                    "message": format!("Too small: expected string to have >={min} characters"),
+                }));
+            }
+            if let Some(max) = max_len.filter(|&m| units > m) {
+                return Some(json!({
+                    "origin": "string", "code": "too_big", "maximum": max, "inclusive": true, "path": [p.name],
+                    "message": format!("Too big: expected string to have <={max} characters"),
+                }));
+            }
+            if let Some(max) = max_utf8_bytes.filter(|&m| s.len() > m) {
+                return Some(custom_issue(
+                    p.name,
+                    &format!("{} exceeds {max} UTF-8 bytes", p.name),
+                ));
+            }
+            if safe_id && !s.is_empty() && !is_safe_id(s) {
+                return Some(custom_issue(
+                    p.name,
+                    &format!(
+                        "{} must be 1..{MAX_ID_LEN} bytes without '/', '..' or control characters",
+                        p.name
+                    ),
+                ));
+            }
+            None
+        }
+        Kind::Bool => match v {
+            Some(Value::Bool(_)) => None,
+            _ => Some(invalid_type(p.name, "boolean", v)),
+        },
+        Kind::Enum(values) => match v {
+            Some(Value::String(s)) if values.contains(&s.as_str()) => None,
+            _ => {
+                let quoted: Vec<String> = values.iter().map(|s| format!("\"{s}\"")).collect();
+                Some(json!({
+                    "code": "invalid_value", "values": values, "path": [p.name],
+                    "message": format!("Invalid option: expected one of {}", quoted.join("|")),
+                }))
+            }
+        },
+        Kind::Int {
+            minimum,
+            exclusive_minimum,
+            maximum,
+        } => {
+            let Some(Value::Number(n)) = v else {
+                return Some(invalid_type(p.name, "number", v));
+            };
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if !f.is_finite() || f.fract() != 0.0 {
+                return Some(json!({
+                    "expected": "int", "format": "safeint", "code": "invalid_type", "path": [p.name],
+                    "message": "Invalid input: expected int, received number",
+                }));
+            }
+            let too_small = |min: i64, inclusive: bool| {
+                let rel = if inclusive { ">=" } else { ">" };
+                json!({
+                    "origin": "number", "code": "too_small", "minimum": min, "inclusive": inclusive, "path": [p.name],
+                    "message": format!("Too small: expected number to be {rel}{min}"),
+                })
+            };
+            let max = maximum.unwrap_or(MAX_SAFE_INTEGER).min(MAX_SAFE_INTEGER);
+            if f > max as f64 {
+                return Some(json!({
+                    "origin": "number", "code": "too_big", "maximum": max, "inclusive": true, "path": [p.name],
+                    "message": format!("Too big: expected number to be <={max}"),
+                }));
+            }
+            if let Some(min) = exclusive_minimum.filter(|&m| f <= m as f64) {
+                return Some(too_small(min, false));
+            }
+            let min = minimum.unwrap_or(-MAX_SAFE_INTEGER).max(-MAX_SAFE_INTEGER);
+            if f < min as f64 {
+                return Some(too_small(min, true));
+            }
+            None
+        }
+    }
+}
+
+/// Typed access to validated arguments.
+pub struct Args<'a>(pub &'a Map<String, Value>);
+
+impl<'a> Args<'a> {
+    pub fn str(&self, name: &str) -> Option<&'a str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.0.get(name).and_then(Value::as_bool)
+    }
+
+    /// An integer argument (validated to be integral and within the safe range).
+    pub fn int(&self, name: &str) -> Option<i64> {
+        let n = self.0.get(name)?.as_number()?;
+        n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SPEC: ToolSpec = ToolSpec {
+        name: "t",
+        description: "d",
+        params: &[
+            Param {
+                name: "id",
+                kind: Kind::ID,
+                required: true,
+                description: "i",
+            },
+            Param {
+                name: "purpose",
+                kind: Kind::Str {
+                    min_len: None,
+                    max_len: Some(200),
+                    max_utf8_bytes: None,
+                    safe_id: false,
+                },
+                required: false,
+                description: "p",
+            },
+            Param {
+                name: "n",
+                kind: Kind::INT,
+                required: false,
+                description: "n",
+            },
+            Param {
+                name: "mode",
+                kind: Kind::Enum(&["a", "b"]),
+                required: false,
+                description: "m",
+            },
+            Param {
+                name: "flag",
+                kind: Kind::Bool,
+                required: false,
+                description: "f",
+            },
+            Param {
+                name: "body",
+                kind: Kind::Str {
+                    min_len: Some(1),
+                    max_len: None,
+                    max_utf8_bytes: Some(8192),
+                    safe_id: false,
+                },
+                required: false,
+                description: "b",
+            },
+            Param {
+                name: "timeout_ms",
+                kind: Kind::Int {
+                    minimum: None,
+                    exclusive_minimum: Some(0),
+                    maximum: Some(300_000),
+                },
+                required: false,
+                description: "t",
+            },
+        ],
+    };
+
+    fn args(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn schema_shape() {
+        let s = Value::Object(SPEC.input_schema());
+        assert_eq!(s["$schema"], "http://json-schema.org/draft-07/schema#");
+        assert_eq!(s["required"], json!(["id"]));
+        assert_eq!(s["properties"]["id"]["minLength"], 1);
+        assert_eq!(s["properties"]["n"]["maximum"], MAX_SAFE_INTEGER);
+        assert_eq!(s["properties"]["timeout_ms"]["exclusiveMinimum"], 0);
+        assert!(s["properties"]["timeout_ms"].get("minimum").is_none());
+        assert_eq!(s["properties"]["mode"]["enum"], json!(["a", "b"]));
+        assert!(s.get("additionalProperties").is_none());
+    }
+
+    #[test]
+    fn accepts_good_and_ignores_extras() {
+        let a = args(
+            json!({"id": "abc", "purpose": "x", "n": 3.0, "mode": "a", "flag": true, "extra": [1]}),
+        );
+        assert!(SPEC.validate(&a).is_ok());
+        assert_eq!(Args(&a).int("n"), Some(3));
+    }
+
+    #[test]
+    fn rejects_with_field_and_limit() {
+        let cases = [
+            (json!({}), "id"),
+            (json!({"id": 5}), "expected string"),
+            (json!({"id": ""}), ">=1"),
+            (json!({"id": "a/b"}), "'/'"),
+            (json!({"id": "a..b"}), "id"),
+            (json!({"id": "a\u{0}b"}), "control"),
+            (json!({"id": "x", "purpose": "p".repeat(201)}), "<=200"),
+            (json!({"id": "x", "n": 1.5}), "expected int"),
+            (json!({"id": "x", "n": 1e20}), "9007199254740991"),
+            (json!({"id": "x", "n": "3"}), "expected number"),
+            (json!({"id": "x", "mode": "c"}), "\\\"a\\\"|\\\"b\\\""),
+            (json!({"id": "x", "flag": null}), "received null"),
+            (
+                json!({"id": "x", "body": "é".repeat(4097)}),
+                "body exceeds 8192 UTF-8 bytes",
+            ),
+            (json!({"id": "x", "timeout_ms": 0}), ">0"),
+            (json!({"id": "x", "timeout_ms": 300001}), "<=300000"),
+        ];
+        for (a, needle) in cases {
+            let err = SPEC.validate(&args(a.clone())).unwrap_err();
+            assert!(
+                err.starts_with(
+                    "MCP error -32602: Input validation error: Invalid arguments for tool t: "
+                ),
+                "{err}"
+            );
+            assert!(err.contains(needle), "{a} -> {err}");
+        }
+        // Emoji count as two UTF-16 units: 100 emoji = 200 units is fine, 101 is not.
+        assert!(
+            SPEC.validate(&args(json!({"id": "x", "purpose": "😀".repeat(100)})))
+                .is_ok()
+        );
+        assert!(
+            SPEC.validate(&args(json!({"id": "x", "purpose": "😀".repeat(101)})))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! `send_message`: fire-and-forget delivery to a peer in the same project
+//! (messaging spec §9.1), with the optional wake (§10.3).
+//!
+//! Invariants defended: the message is recorded in the receiver's ledger before
+//! it becomes visible in the mailbox (via [`crate::delivery`]); a wake never
+//! affects delivery and never turns into a tool error; a resolution failure
+//! delivers nothing. The shared "deliver, then wake, then trace" step also
+//! serves `reply_to_message`.
+
+use serde_json::{Map, Value};
+
+use crate::delivery;
+use crate::project::{self, TargetError};
+use crate::store::message::{Message, NewMessage};
+use crate::store::paths::Layout;
+use crate::store::registry::Entry;
+use crate::wake::{self, WakeArg, WakeMode, WakePeer, WakeStatus, Waker};
+
+use super::common::{error_result, json_result, payload};
+use super::schema::{Args, Kind, Param, ToolSpec};
+use super::{ToolCall, ToolFuture};
+use crate::server::ServerCtx;
+
+/// Body cap at the tool boundary, in UTF-8 bytes.
+pub const MAX_BODY_BYTES: usize = 8192;
+
+/// A message body: non-empty, at most [`MAX_BODY_BYTES`] UTF-8 bytes.
+pub const BODY: Kind = Kind::Str {
+    min_len: Some(1),
+    max_len: None,
+    max_utf8_bytes: Some(MAX_BODY_BYTES),
+    safe_id: false,
+};
+
+/// A non-empty string (targets, ids, request ids).
+pub const NON_EMPTY: Kind = Kind::Str {
+    min_len: Some(1),
+    max_len: None,
+    max_utf8_bytes: None,
+    safe_id: false,
+};
+
+/// `"off"` | `"auto"`.
+pub const WAKE: Kind = Kind::Enum(&["off", "auto"]);
+
+pub static SPEC: ToolSpec = ToolSpec {
+    name: "send_message",
+    description: "Fire-and-forget: queue a message for a peer agent in the same project root and return at once. \
+Target is the peer's tmux session name or its session id (UUID); peers in other projects are refused. \
+The peer sees it mid-turn or at turn end (Claude Code hooks) or by calling read_my_messages. \
+Body is verbatim, at most 8192 UTF-8 bytes. \
+A plain message does not wake an idle peer; wake:\"auto\" types a short prompt into the peer's verified tmux pane unless it is mid-turn. \
+When answering an ask_peer, set reply_to to the inbound request_id: with wake unset that also wakes a freshly idle requester (strictly gated, once per reply); wake:\"off\" suppresses it. \
+The result carries message_id, and wake_status (plus wake_reason on the reply path) when a wake was considered. \
+To block for an answer use ask_peer; to answer a message you received, reply_to_message is simpler.",
+    params: &[
+        Param {
+            name: "target",
+            kind: NON_EMPTY,
+            required: true,
+            description: "tmux session name OR session id (UUID) of the peer.",
+        },
+        Param {
+            name: "body",
+            kind: BODY,
+            required: true,
+            description: "Message body, at most 8192 UTF-8 bytes, delivered verbatim.",
+        },
+        Param {
+            name: "wake",
+            kind: WAKE,
+            required: false,
+            description: "Unset: no wake for a plain message; a reply (reply_to set) wakes a freshly idle requester. \"off\": never wake. \"auto\": wake an idle peer via its verified tmux pane, skipped if it is mid-turn.",
+        },
+        Param {
+            name: "reply_to",
+            kind: NON_EMPTY,
+            required: false,
+            description: "The ask_peer request_id this message answers.",
+        },
+        Param {
+            name: "source_message_id",
+            kind: NON_EMPTY,
+            required: false,
+            description: "The message_id this message derives from (provenance only, not a trust boundary).",
+        },
+    ],
+};
+
+/// The wake extras of a resolution failure (§9.1): `skipped_no_target` only for
+/// `target-not-found` when a wake was intended; `wake_reason` whenever the strict
+/// reply path was chosen (whatever the error).
+pub fn resolve_error_wake(
+    err: &TargetError,
+    mode: WakeMode<'_>,
+) -> (Option<WakeStatus>, Option<&'static str>) {
+    let status = (mode.intended() && matches!(err, TargetError::NotFound))
+        .then_some(WakeStatus::SkippedNoTarget);
+    (status, mode.reason())
+}
+
+/// Outcome of [`deliver_and_wake`].
+pub struct Delivered {
+    pub message: Message,
+    pub wake_status: Option<WakeStatus>,
+    pub wake_reason: Option<&'static str>,
+}
+
+/// Deliver `body` to `peer` (ledger first, then mailbox), run the chosen wake and
+/// trace its `wake_outcome` (`via` = `reply_default` on the strict path, else
+/// `plain_via`). A delivery failure is the error text of the tool call.
+#[allow(clippy::too_many_arguments)]
+pub fn deliver_and_wake(
+    layout: &Layout,
+    caller: &Entry,
+    waker: &Waker,
+    peer: &Entry,
+    body: &str,
+    opts: &NewMessage<'_>,
+    mode: WakeMode<'_>,
+    plain_via: &str,
+) -> Result<Delivered, String> {
+    let message = delivery::deliver(
+        layout,
+        peer.client.id(),
+        peer.server_pid,
+        body,
+        caller.client.id(),
+        opts,
+    )
+    .map_err(|e| e.to_string())?;
+    let wake_status = waker.wake(mode, &WakePeer::from(peer));
+    if let Some(status) = wake_status {
+        let via = if mode.reason().is_some() {
+            "reply_default"
+        } else {
+            plain_via
+        };
+        wake::trace_outcome(
+            via,
+            status,
+            peer.client.session_id.as_deref(),
+            peer.client.client_type.as_str(),
+        );
+    }
+    Ok(Delivered {
+        message,
+        wake_status,
+        wake_reason: mode.reason(),
+    })
+}
+
+/// Append `wake_status` / `wake_reason` when present.
+pub fn write_wake(out: &mut Map<String, Value>, status: Option<WakeStatus>, reason: Option<&str>) {
+    if let Some(s) = status {
+        out.insert("wake_status".into(), Value::from(s.as_str()));
+    }
+    if let Some(r) = reason {
+        out.insert("wake_reason".into(), Value::from(r));
+    }
+}
+
+pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
+    let (layout, caller, args) = (ctx.layout.clone(), ctx.entry(), call.args);
+    Box::pin(off_reactor("send_message", move || {
+        run(&layout, &caller, wake::global(), &args)
+    }))
+}
+
+/// Run a blocking tool body on the blocking pool and turn its outcome into the
+/// tool result: `Ok` = compact JSON payload, `Err` = `isError` text.
+pub async fn off_reactor(
+    tool: &'static str,
+    body: impl FnOnce() -> Result<Value, String> + Send + 'static,
+) -> rmcp::model::CallToolResult {
+    match tokio::task::spawn_blocking(body).await {
+        Ok(Ok(value)) => json_result(value),
+        Ok(Err(text)) => error_result(text),
+        Err(e) => error_result(format!("{tool}: internal task failed: {e}")),
+    }
+}
+
+/// The tool body (blocking: run it off the async reactor). `args` are validated.
+pub fn run(
+    layout: &Layout,
+    caller: &Entry,
+    waker: &Waker,
+    args: &Map<String, Value>,
+) -> Result<Value, String> {
+    let a = Args(args);
+    let target = a.str("target").unwrap_or_default();
+    let body = a.str("body").unwrap_or_default();
+    let reply_to = a.str("reply_to");
+    let mode = WakeMode::choose(a.str("wake").and_then(WakeArg::parse), reply_to);
+    let peer = match project::resolve_target(layout, target, caller) {
+        Ok(peer) => peer,
+        Err(err) => {
+            let mut out = payload();
+            err.write_into(&mut out);
+            let (status, reason) = resolve_error_wake(&err, mode);
+            write_wake(&mut out, status, reason);
+            return Ok(Value::Object(out));
+        }
+    };
+    let opts = NewMessage {
+        request_id: None,
+        reply_to,
+        source_message_id: a.str("source_message_id"),
+    };
+    let done = deliver_and_wake(
+        layout,
+        caller,
+        waker,
+        &peer,
+        body,
+        &opts,
+        mode,
+        "send_message",
+    )?;
+    let mut out = payload();
+    out.insert("ok".into(), Value::Bool(true));
+    out.insert(
+        "message_id".into(),
+        Value::from(done.message.id().unwrap_or_default()),
+    );
+    out.insert(
+        "target_session_id".into(),
+        peer.client
+            .session_id
+            .clone()
+            .map_or(Value::Null, Value::from),
+    );
+    out.insert("target_server_pid".into(), Value::from(peer.server_pid));
+    write_wake(&mut out, done.wake_status, done.wake_reason);
+    Ok(Value::Object(out))
+}
