@@ -18,6 +18,9 @@
 #   or a UTF-8 character; messages beyond the budget stay queued.
 
 umask 077
+# Bytes everywhere: awk lengths, bash pattern matching (fast on large strings).
+LC_ALL=C
+export LC_ALL
 
 OXH_DIR=$HOME/.oxtail
 OXH_SID=
@@ -195,9 +198,9 @@ oxh_still_ours() {
 # agent_id, or a top-level session_id other than OXH_SID, delivers nothing).
 # Env: OXH_EVENT (pretooluse|stop), OXH_TMP (suffix of survivor files),
 # OXTAIL_HOOK_MAX_BODY_CHARS.
-# Stdout: line 1 = the JSON envelope (empty when nothing is delivered), then
-# one line per file: "<index> none|drain|keep" (keep = survivors were written
-# to FILE OXH_TMP).
+# Stdout: line 1 = the plan, "<index>:none|drain|keep" per file separated by
+# spaces (keep = survivors were written to FILE OXH_TMP); line 2 = the JSON
+# envelope (absent when nothing is delivered).
 OXH_RENDER_AWK='
 BEGIN {
   v = ENVIRON["OXTAIL_HOOK_MAX_BODY_CHARS"]; budget = 0
@@ -230,7 +233,8 @@ END {
   if (pm) {
     scan(ENVIRON["OXH_HEAD"] rest)
     if (agent || sid != ENVIRON["OXH_SID"]) {
-      printf "\n"; for (f = 1; f <= nf; f++) print f " none"
+      for (f = 1; f <= nf; f++) printf "%s%d:none", (f > 1 ? " " : ""), f
+      printf "\n"
       exit
     }
   }
@@ -254,6 +258,24 @@ END {
     stopped = 1
   }
   left = nm - nd
+  # Plan first (one short line), so the shell splits it off cheaply.
+  for (f = 1; f <= nf; f++) { gone[f] = 0; keep[f] = 0 }
+  for (i = 1; i <= nl; i++) {
+    f = lf[i]
+    if (ls[i] == "D" || done[i]) gone[f]++; else keep[f]++
+  }
+  for (f = 1; f <= nf; f++) {
+    a = "keep"
+    if (gone[f] == 0) a = "none"
+    else if (keep[f] == 0) a = "drain"
+    else {
+      out = ARGV[f + first - 1] ENVIRON["OXH_TMP"]
+      for (i = 1; i <= nl; i++) if (lf[i] == f && ls[i] != "D" && !done[i]) print lt[i] > out
+      close(out)
+    }
+    printf "%s%d:%s", (f > 1 ? " " : ""), f, a
+  }
+  printf "\n"
   if (nd > 0) {
     if (ENVIRON["OXH_EVENT"] == "stop") {
       printf "{\"decision\":\"block\",\"reason\":\""
@@ -276,20 +298,6 @@ END {
     if (cut > 0) printf "%s", "\\n[oxtail] " cut " message bodies were truncated or omitted by hook budget."
     if (left > 0) printf "%s", "\\n[oxtail] " left " more peer message(s) stay queued (hook budget); they arrive with the next tool call or via read_my_messages."
     printf "%s", (ENVIRON["OXH_EVENT"] == "stop" ? "\"}" : "\"}}")
-  }
-  printf "\n"
-  for (f = 1; f <= nf; f++) { gone[f] = 0; keep[f] = 0 }
-  for (i = 1; i <= nl; i++) {
-    f = lf[i]
-    if (ls[i] == "D" || done[i]) gone[f]++; else keep[f]++
-  }
-  for (f = 1; f <= nf; f++) {
-    if (gone[f] == 0) { print f " none"; continue }
-    if (keep[f] == 0) { print f " drain"; continue }
-    out = ARGV[f + first - 1] ENVIRON["OXH_TMP"]
-    for (i = 1; i <= nl; i++) if (lf[i] == f && ls[i] != "D" && !done[i]) print lt[i] > out
-    close(out)
-    print f " keep"
   }
 }
 # field: value of the first "K":" in s, still escaped; FOUND = closing quote seen.
@@ -331,7 +339,7 @@ function trim(b, lim,    k, p, run, q, u) {
 # of stdin is parsed in the same awk run (one process fewer on the hot path).
 # Returns 0 when something was printed.
 oxh_deliver() {
-  local event=$1 out json plan line idx action f printed=1 i=0 tmp
+  local event=$1 out json plan item idx action f printed=1 i=0 tmp
   oxh_lock_all
   [ ${#OXH_FILES[@]} -gt 0 ] || return 1
   tmp=.tmp.$$.hook$RANDOM
@@ -341,17 +349,16 @@ oxh_deliver() {
   else
     out=$(OXH_EVENT=$event OXH_TMP=$tmp LC_ALL=C exec awk "$OXH_RENDER_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
   fi
-  json=${out%%$'\n'*}
-  plan=${out#*$'\n'}
-  [ "$plan" != "$out" ] || plan=
+  plan=${out%%$'\n'*}
+  json=${out#*$'\n'}
+  [ "$json" != "$out" ] || json=
   if [ -n "$json" ]; then
     # Drain only when the write reached stdout (a closed stdout keeps the mail).
     if printf '%s' "$json" 2>/dev/null; then printed=0; else plan=; fi
   fi
-  while IFS= read -r line; do
-    [ -n "$line" ] || continue
-    idx=$((${line%% *} - 1))
-    action=${line#* }
+  for item in $plan; do
+    idx=$((${item%%:*} - 1))
+    action=${item#*:}
     f=${OXH_FILES[$idx]}
     [ "$action" = none ] && continue
     if ! oxh_still_ours "$idx"; then
@@ -362,9 +369,7 @@ oxh_deliver() {
       drain) : >"$f" ;;
       keep) mv -f "$f$tmp" "$f" 2>/dev/null || rm -f "$f$tmp" 2>/dev/null ;;
     esac
-  done <<EOF
-$plan
-EOF
+  done
   # Survivor files of a plan we did not apply.
   if [ -z "$plan" ]; then
     while [ "$i" -lt ${#OXH_FILES[@]} ]; do

@@ -60,7 +60,7 @@ _oxtail_lock_remove() {
 _oxtail_lock_clear_stale() {
   local lock=${1:-} stale observed
   stale=$(_oxtail_lock_stale_s)
-  [ -d "$lock" ] || return 1
+  [ -e "$lock" ] || return 1
   _oxtail_lock_older_than "$lock" "$stale" || return 1
   _oxtail_lock_read_owner "$lock.owner" || :
   observed=$_OXTAIL_LOCK_READ
@@ -95,7 +95,7 @@ oxtail_lock_acquire() {
   while [ "$attempt" -lt 50 ]; do
     attempt=$((attempt + 1))
     if mkdir "$lock" 2>/dev/null; then
-      { printf '%s' "$token" >"$lock.owner"; } 2>/dev/null
+      { printf '%s' "$token" >"$lock.owner"; } 2>/dev/null || :
       OXTAIL_LOCK_TOKEN=$token
       return 0
     fi

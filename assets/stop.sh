@@ -13,15 +13,27 @@ case "${BASH_SOURCE[0]}" in
 esac
 . "$_oxh_d/oxtail-hook-common.sh" || exit 0
 
-OXH_HEAD=
-oxh_scan_payload
+# Session id from the first key (builtins); full parse when it is elsewhere.
+oxh_read_head
+_oxh_scanned=
+if [ -z "$OXH_SID" ]; then
+  oxh_scan_payload
+  _oxh_scanned=1
+fi
 [ -n "$OXH_SID" ] || exit 0
-if [ "$OXH_STOP_ACTIVE" = 1 ]; then
+# Nothing queued: the stop happens whatever stop_hook_active says.
+oxh_candidates
+if [ ${#OXH_PIDS[@]} -eq 0 ]; then
   oxh_mark idle
   exit 0
 fi
-oxh_candidates
-if [ ${#OXH_PIDS[@]} -gt 0 ] && oxh_deliver stop; then
+# Loop guard: a stop that is already a Stop-hook continuation never blocks.
+[ -n "$_oxh_scanned" ] || oxh_scan_payload
+if [ "$OXH_STOP_ACTIVE" = 1 ] || [ -z "$OXH_SID" ]; then
+  oxh_mark idle
+  exit 0
+fi
+if oxh_deliver stop; then
   exit 0
 fi
 oxh_mark idle

@@ -406,10 +406,10 @@ fn cli_exit_codes() {
 fn shipped_hook_hashes_match_the_marker_version() {
     let table: [(&str, &str); 5] = [
         ("pretooluse", "26a7a94a19792250"),
-        ("stop", "7d28b7e30f2811e1"),
+        ("stop", "0cd150f4568dc0fa"),
         ("userpromptsubmit", "aed47624dcb4ef73"),
-        ("common", "351f10e3b71381c6"),
-        ("lock", "3490eab2ebe3f342"),
+        ("common", "323eef16d1569184"),
+        ("lock", "d72e12b57629ac62"),
     ];
     assert_eq!(HOOK_MARKER_VERSION, 7);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {

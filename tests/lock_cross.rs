@@ -323,6 +323,10 @@ mkdir "$L"; mkdir "$L.steal"; touch -t 200001010000 "$L" "$L.steal"
 OXTAIL_LOCK_STALE_S=5 oxtail_lock_acquire "$L"
 oxtail_lock_release "$L" ""
 oxtail_lock_release "$L" ""
+printf x >"$L"; touch -t 200001010000 "$L"
+OXTAIL_LOCK_STALE_S=5 oxtail_lock_acquire "$L"
+[ -d "$L" ]
+oxtail_lock_release "$L" "$OXTAIL_LOCK_TOKEN"
 echo survived"#,
         l = l.display()
     );

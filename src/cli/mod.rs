@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
 pub mod diagnose;
 pub mod doctor;
 pub mod hook_assets;
@@ -36,6 +37,8 @@ pub enum Command {
     Setup(setup::SetupArgs),
     /// Remove what `oxtail setup` added (same as `oxtail setup --uninstall`).
     Uninstall(setup::UninstallArgs),
+    /// Run two oxtail servers in a throwaway HOME and show them talking (MCP tools + real hooks).
+    Demo(demo::DemoArgs),
     /// Check the installation (MCP entries, hooks, tmux, ~/.oxtail) and say how to fix it.
     Doctor(doctor::DoctorArgs),
 }
@@ -51,5 +54,6 @@ pub fn main() -> ExitCode {
         Some(Command::Setup(args)) => setup::run(args),
         Some(Command::Uninstall(args)) => setup::uninstall(args),
         Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::Demo(args)) => demo::run(args),
     }
 }

@@ -72,7 +72,8 @@ pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> Stor
 
 /// Find message `id` in `receiver_session_id`'s own ledger, newest first
 /// (§6.5). `None` when absent (never recorded, aged out, another receiver's)
-/// or when the session id is empty.
+/// or when the session id is empty. Unparseable lines are skipped; one that
+/// holds the wanted id is traced (`received_ledger_skip_invalid`).
 pub fn lookup(
     layout: &Layout,
     receiver_session_id: &str,
@@ -90,8 +91,16 @@ pub fn lookup(
     let Some(content) = file::read_all(&path)? else {
         return Ok(None);
     };
+    // An id made of plain characters appears verbatim in its record, so lines
+    // without it need no parsing.
+    let plain = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let lines: Vec<&[u8]> = file::lines(&content).collect();
     for raw in lines.into_iter().rev() {
+        if plain && !raw.windows(id.len().max(1)).any(|w| w == id.as_bytes()) {
+            continue;
+        }
         let text = file::decode(raw);
         match Message::parse_line(&text) {
             Some(m) if m.id() == Some(id) => return Ok(Some(m)),

@@ -107,7 +107,11 @@ fn waker(layout: &Layout) -> &'static Waker {
         strategy: Strategy::Off,
         ..WakeSettings::default()
     };
-    Box::leak(Box::new(Waker::new(settings, Some(layout.clone()), Tmux::ambient())))
+    Box::leak(Box::new(Waker::new(
+        settings,
+        Some(layout.clone()),
+        Tmux::ambient(),
+    )))
 }
 
 fn args(v: Value) -> Map<String, Value> {
@@ -170,7 +174,11 @@ pub fn child(args_in: &[String]) -> i32 {
     let root = Path::new(root);
     let layout = Layout::at(root.join(".oxtail"));
     let sid = format!("5e{index:06}-0000-4000-8000-000000000000");
-    let me = entry(std::process::id(), &sid, &root.join("project").to_string_lossy());
+    let me = entry(
+        std::process::id(),
+        &sid,
+        &root.join("project").to_string_lossy(),
+    );
     if registry::register(&layout, &me).is_err() {
         return 1;
     }
@@ -218,7 +226,11 @@ fn fan_in(ctx: &Ctx) -> Vec<Row> {
             received += 1;
             ids.insert(m["id"].as_str().unwrap_or_default().to_string());
         }
-        if !senders_done && children.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+        if !senders_done
+            && children
+                .iter_mut()
+                .all(|c| matches!(c.try_wait(), Ok(Some(_))))
+        {
             senders_done = true;
             failures = children
                 .iter_mut()
@@ -269,8 +281,12 @@ fn ask_latency(samples: usize) -> Vec<Row> {
     registry::register(&layout, &peer).expect("register peer");
     let stop = Arc::new(AtomicBool::new(false));
     let responder = {
-        let (layout, stop, peer_pid, caller_pid) =
-            (layout.clone(), stop.clone(), peer.server_pid, caller.server_pid);
+        let (layout, stop, peer_pid, caller_pid) = (
+            layout.clone(),
+            stop.clone(),
+            peer.server_pid,
+            caller.server_pid,
+        );
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let qs = mailbox::drain(&layout, peer_pid).unwrap_or_default();
@@ -280,7 +296,14 @@ fn ask_latency(samples: usize) -> Vec<Row> {
                         reply_to: q.request_id(),
                         ..NewMessage::default()
                     };
-                    let _ = delivery::deliver(&layout, Some(SENDER), caller_pid, "answer", Some(RECEIVER), &opts);
+                    let _ = delivery::deliver(
+                        &layout,
+                        Some(SENDER),
+                        caller_pid,
+                        "answer",
+                        Some(RECEIVER),
+                        &opts,
+                    );
                 }
                 std::thread::sleep(Duration::from_micros(500));
             }
@@ -301,7 +324,14 @@ fn ask_latency(samples: usize) -> Vec<Row> {
         let (_tx, cancel) = Cancel::channel();
         let t = Instant::now();
         let out = rt
-            .block_on(ask_peer::run(layout.clone(), caller.clone(), w, settings, a, cancel))
+            .block_on(ask_peer::run(
+                layout.clone(),
+                caller.clone(),
+                w,
+                settings,
+                a,
+                cancel,
+            ))
             .expect("ask");
         let elapsed = t.elapsed();
         if out["timed_out"] != false {

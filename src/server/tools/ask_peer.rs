@@ -45,7 +45,7 @@ use crate::server::ServerCtx;
 /// Wait before the first wake (the peer may answer through its hooks).
 pub const GRACE: Duration = Duration::from_millis(500);
 /// Interval between mailbox checks.
-pub const POLL: Duration = Duration::from_millis(5);
+pub const POLL: Duration = Duration::from_millis(2);
 /// Interval at which the mailboxes are drained even without a visible change
 /// (guards against coarse timestamps) and the sibling list is refreshed.
 pub const FORCE_CHECK: Duration = Duration::from_secs(1);

@@ -22,7 +22,7 @@ pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
     Box::pin(async move {
         let entry = match pin(ctx, &call) {
             Ok(e) => e,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let mut out = payload();
         out.insert("ok".into(), Value::Bool(true));

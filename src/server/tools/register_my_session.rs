@@ -30,21 +30,24 @@ pub(super) const SESSION_ID_PARAM: Param = Param {
 
 /// Pin the validated `session_id` of `call`; a registry write failure is the
 /// `isError` result to return.
-pub(super) fn pin(ctx: &ServerCtx, call: &ToolCall) -> Result<Entry, CallToolResult> {
+pub(super) fn pin(ctx: &ServerCtx, call: &ToolCall) -> Result<Entry, Box<CallToolResult>> {
     let sid = call
         .args()
         .str("session_id")
         .unwrap_or_default()
         .to_string();
-    pin_session_id(ctx, &sid)
-        .map_err(|e| error_result(format!("could not write the session registry: {e}")))
+    pin_session_id(ctx, &sid).map_err(|e| {
+        Box::new(error_result(format!(
+            "could not write the session registry: {e}"
+        )))
+    })
 }
 
 pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
     Box::pin(async move {
         let entry = match pin(ctx, &call) {
             Ok(e) => e,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let mut out = payload();
         out.insert("ok".into(), Value::Bool(true));

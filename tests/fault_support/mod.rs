@@ -1,0 +1,492 @@
+//! Harness of the fault, fuzz and adversarial suites: a private world (HOME,
+//! git project, TMUX_TMPDIR, trace file), real `oxtail` server processes that
+//! may be killed or stopped at any moment (every call reports `Gone` instead
+//! of panicking), the real `assets/*.sh` hooks under bash, and parsers for
+//! what a hook prints.
+//!
+//! Invariant defended: nothing here touches the user's `~/.oxtail`, `~/.claude`
+//! or tmux server — every child gets a cleared environment with private `HOME`
+//! and `TMUX_TMPDIR`.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use oxtail::store::paths::Layout;
+
+/// Hang guard for one answer (generous: a loaded 2-core CI box, and a peer
+/// may be stopped for a while by the chaos thread).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `name` parsed from the environment, or `default` (long-run knobs).
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// A private world: `HOME` (holding `.oxtail`), a git project, `TMUX_TMPDIR`.
+pub struct World {
+    _dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub project: PathBuf,
+    pub tmux_tmpdir: PathBuf,
+    pub trace: PathBuf,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::Builder::new()
+            .prefix("oxf")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        World::at(dir, root.join("home"))
+    }
+
+    /// A world whose HOME is `home` (e.g. a tiny tmpfs), kept alive by `dir`.
+    pub fn at(dir: tempfile::TempDir, home: PathBuf) -> World {
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let project = root.join("project");
+        fs::create_dir_all(project.join(".git")).unwrap();
+        fs::create_dir_all(&home).unwrap();
+        let tmux_tmpdir = root.join("tmux");
+        fs::create_dir_all(&tmux_tmpdir).unwrap();
+        World {
+            trace: root.join("trace.ndjson"),
+            _dir: dir,
+            home,
+            project,
+            tmux_tmpdir,
+        }
+    }
+
+    /// The directory every world path lives in.
+    pub fn root(&self) -> PathBuf {
+        self.project.parent().unwrap().to_path_buf()
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::at(self.home.join(".oxtail"))
+    }
+
+    /// A server with cwd = the project and `env` on top of the private base.
+    pub fn server(&self, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxtail"));
+        self.base_env(&mut cmd);
+        cmd.current_dir(&self.project)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::start(cmd)
+    }
+
+    /// Clear the environment and set only PATH, HOME, TMUX_TMPDIR and the
+    /// trace file.
+    pub fn base_env(&self, cmd: &mut Command) {
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("TMUX_TMPDIR", &self.tmux_tmpdir)
+            .env("MCP_TRACE_FILE", &self.trace);
+    }
+
+    /// Trace records named `event`, from every process of this world.
+    pub fn traces(&self, event: &str) -> Vec<Value> {
+        fs::read_to_string(&self.trace)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == event)
+            .collect()
+    }
+
+    /// Start a hook (`assets/<hook>`) under bash with `payload` on stdin.
+    pub fn spawn_hook(&self, hook: &str, payload: &str) -> Child {
+        let mut cmd = Command::new("bash");
+        cmd.arg(asset(hook));
+        self.base_env(&mut cmd);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn bash hook");
+        let mut stdin = child.stdin.take().unwrap();
+        // A hook may exit without reading stdin: ignore EPIPE.
+        let _ = stdin.write_all(payload.as_bytes());
+        drop(stdin);
+        child
+    }
+
+    /// Run a hook to completion; (exit code, stdout, stderr).
+    pub fn run_hook(&self, hook: &str, payload: &str) -> (Option<i32>, String, String) {
+        let child = self.spawn_hook(hook, payload);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Write a registry entry file `sessions/<file_pid>.json` verbatim.
+    pub fn write_entry(&self, file_pid: u32, entry: &Value) {
+        let dir = self.layout().sessions_dir();
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join(format!("{file_pid}.json")),
+            serde_json::to_string_pretty(entry).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// Every regular file under the world's root that is NOT under HOME's
+    /// `.oxtail`, with its length (to prove nothing was written elsewhere).
+    pub fn files_outside_store(&self) -> Vec<(PathBuf, u64)> {
+        let store = self.layout().root().to_path_buf();
+        let mut out = Vec::new();
+        walk(&self.root(), &mut |p, len| {
+            if !p.starts_with(&store) && !p.starts_with(&self.tmux_tmpdir) && p != self.trace {
+                out.push((p.to_path_buf(), len));
+            }
+        });
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path, u64)) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for de in rd.filter_map(Result::ok) {
+        let p = de.path();
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            walk(&p, f);
+        } else {
+            f(&p, meta.len());
+        }
+    }
+}
+
+/// `assets/<name>` of this checkout.
+pub fn asset(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(name)
+}
+
+/// A registry entry value in the original's shape.
+pub fn entry_json(pid: u32, sid: Option<&str>, cwd: &Path) -> Value {
+    json!({
+        "server_pid": pid,
+        "started_at": 1_700_000_000,
+        "client": {
+            "type": "claude-code",
+            "session_id": sid,
+            "transcript_path": null,
+            "session_id_source": sid.map(|_| "self-register"),
+            "cwd": cwd.to_string_lossy(),
+        },
+        "tmux_pane": null,
+        "tmux_session": null,
+        "state": null,
+        "capabilities": {"mailbox": {"reply_to": true, "provenance": true, "push_budget": true}},
+    })
+}
+
+/// A PreToolUse payload for `sid` (session_id first, as Claude Code sends).
+pub fn pre_payload(sid: &str) -> String {
+    format!(
+        "{{\"session_id\":\"{sid}\",\"transcript_path\":\"/t.jsonl\",\"cwd\":\"/p\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{\"command\":\"ls\"}},\"tool_use_id\":\"toolu_1\"}}"
+    )
+}
+
+/// The (message id, body) pairs of a PreToolUse hook's stdout. Empty stdout
+/// is no delivery; anything else must be the JSON envelope.
+pub fn hook_messages(stdout: &str) -> Result<Vec<(String, String)>, String> {
+    if stdout.is_empty() {
+        return Ok(Vec::new());
+    }
+    let v: Value = serde_json::from_str(stdout).map_err(|e| format!("{e}: {stdout:?}"))?;
+    let ctx = v["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .ok_or_else(|| format!("no additionalContext: {stdout}"))?;
+    let mut out = Vec::new();
+    for part in ctx.split("\n--- msg ").skip(1) {
+        let (head, body) = part
+            .split_once(" ---\n")
+            .ok_or_else(|| format!("bad message header: {part:?}"))?;
+        let id = head
+            .split(" | ")
+            .find_map(|f| f.strip_prefix("message_id="))
+            .unwrap_or_default()
+            .to_string();
+        let body = body.split("\n[oxtail] ").next().unwrap_or_default();
+        out.push((id, body.to_string()));
+    }
+    Ok(out)
+}
+
+/// Send `sig` to `pid` (a child we have not reaped yet).
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on a pid we own and have not waited for.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// One line the server printed: JSON, or the raw text when it was not JSON.
+pub type Line = Result<Value, String>;
+
+/// What became of one request.
+#[derive(Debug)]
+pub enum Answer {
+    /// The JSON-RPC response object.
+    Response(Value),
+    /// The process exited (or closed stdout) first.
+    Gone,
+    /// No answer within the hang guard.
+    Timeout,
+}
+
+/// One `oxtail` server process speaking newline-delimited JSON-RPC.
+pub struct Server {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<Line>,
+    stash: HashMap<u64, Value>,
+    next_id: u64,
+    pub pid: u32,
+    /// Lines that were not JSON, or JSON that is no JSON-RPC message.
+    pub garbage: Vec<String>,
+}
+
+impl Server {
+    fn start(mut cmd: Command) -> Server {
+        let mut child = cmd.spawn().expect("spawn oxtail");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let line = serde_json::from_str::<Value>(text.trim_end_matches('\n'))
+                    .map_err(|_| text.into_owned());
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let pid = child.id();
+        let mut s = Server {
+            child,
+            stdin,
+            lines: rx,
+            stash: HashMap::new(),
+            next_id: 1,
+            pid,
+            garbage: Vec::new(),
+        };
+        let init = s.request(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "claude-code", "version": "2.1.0"},
+            }),
+        );
+        assert!(
+            matches!(&init, Answer::Response(v) if v.get("result").is_some()),
+            "initialize failed: {init:?}"
+        );
+        s.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        s
+    }
+
+    /// Write one raw line (a `\n` is added). False when stdin is closed.
+    pub fn send_line(&mut self, line: &str) -> bool {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return false;
+        };
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(b'\n');
+        stdin.write_all(&bytes).and_then(|()| stdin.flush()).is_ok()
+    }
+
+    /// Send a request without waiting; its id.
+    pub fn start_request(&mut self, method: &str, params: Value) -> Option<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_line(&msg.to_string()).then_some(id)
+    }
+
+    /// Wait for the response to `id` (notifications and server requests are
+    /// skipped, other responses stashed).
+    pub fn wait(&mut self, id: u64, timeout: Duration) -> Answer {
+        if let Some(v) = self.stash.remove(&id) {
+            return Answer::Response(v);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(Err(raw)) => self.garbage.push(raw),
+                Ok(Ok(v)) => {
+                    if v.get("jsonrpc") != Some(&json!("2.0")) {
+                        self.garbage.push(v.to_string());
+                        continue;
+                    }
+                    if v.get("method").is_some() {
+                        continue;
+                    }
+                    match v.get("id").and_then(Value::as_u64) {
+                        Some(got) if got == id => return Answer::Response(v),
+                        Some(other) => {
+                            self.stash.insert(other, v);
+                        }
+                        None => self.garbage.push(v.to_string()),
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return Answer::Timeout,
+                Err(RecvTimeoutError::Disconnected) => return Answer::Gone,
+            }
+        }
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Answer {
+        match self.start_request(method, params) {
+            Some(id) => self.wait(id, ANSWER_TIMEOUT),
+            None => Answer::Gone,
+        }
+    }
+
+    /// `tools/call`: the raw answer.
+    pub fn call(&mut self, tool: &str, args: Value) -> Answer {
+        self.request("tools/call", json!({"name": tool, "arguments": args}))
+    }
+
+    /// `tools/call` that must answer: `Ok(payload)` for a JSON result,
+    /// `Err(text)` for an `isError` result. Panics when the server is gone.
+    pub fn tool(&mut self, tool: &str, args: Value) -> Result<Value, String> {
+        match self.call(tool, args) {
+            Answer::Response(v) => tool_outcome(&v),
+            other => panic!("{tool}: no answer from server {}: {other:?}", self.pid),
+        }
+    }
+
+    /// `claim_session(sid)`, asserting success.
+    pub fn claim(&mut self, sid: &str) {
+        let v = self
+            .tool("claim_session", json!({"session_id": sid}))
+            .unwrap_or_else(|e| panic!("claim_session failed: {e}"));
+        assert_eq!(v["ok"], true, "claim_session: {v}");
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Exit status within `timeout`, `None` when still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Everything the server wrote to stderr so far is discarded; this reads
+    /// nothing. (Kept for symmetry with `wait_exit`.)
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `tools/call` response → `Ok(payload)` or `Err(isError text)`; a JSON-RPC
+/// error or a malformed result is a test failure.
+pub fn tool_outcome(resp: &Value) -> Result<Value, String> {
+    let result = resp
+        .get("result")
+        .unwrap_or_else(|| panic!("tools/call gave no result: {resp}"));
+    let text = result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text content: {resp}"))
+        .to_string();
+    if result.get("isError") == Some(&Value::Bool(true)) {
+        return Err(text);
+    }
+    Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("payload is not JSON ({e}): {text}")))
+}
+
+/// Read a child's whole stdout on a thread (so a full pipe never blocks it).
+pub fn collect_stdout(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    })
+}
+
+/// A live process with a pid we can put in registry fixtures.
+pub struct Sleeper(pub Child);
+
+impl Sleeper {
+    pub fn new() -> Sleeper {
+        Sleeper(
+            Command::new("sleep")
+                .arg("300")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Print one figure line of a suite (collected for the README figures).
+pub fn figure(suite: &str, pairs: &[(&str, u64)]) {
+    let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    eprintln!("FIGURES {suite}: {}", body.join(" "));
+}
