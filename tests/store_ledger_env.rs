@@ -58,4 +58,48 @@ fn retention_cap_follows_the_environment() {
     set("0.5");
     ledger::record(&l, RECV, &msgs[0]).unwrap();
     assert_eq!(fs::read(l.ledger(RECV)).unwrap(), b"\n");
+
+    // Large caps are compacted in batches (beyond the original, which
+    // rewrites the whole ledger on every record): the file never holds fewer
+    // than the cap's newest records nor more than cap + cap/8, and each
+    // compaction is traced.
+    set("200");
+    let (_t2, l2) = layout();
+    let slack = ledger::compaction_slack(200);
+    assert_eq!(slack, 25);
+    let msgs: Vec<_> = (0..300)
+        .map(|i| Message::build(&format!("b{i}"), None, &NewMessage::default()))
+        .collect();
+    for (i, m) in msgs.iter().enumerate() {
+        ledger::record(&l2, RECV, m).unwrap();
+        let text = fs::read_to_string(l2.ledger(RECV)).unwrap();
+        let n = text.lines().filter(|x| !x.is_empty()).count();
+        assert!(
+            n >= (i + 1).min(200) && n <= 225,
+            "after {} records: {n} lines",
+            i + 1
+        );
+    }
+    for m in &msgs[100..] {
+        assert!(
+            ledger::lookup(&l2, RECV, m.id().unwrap())
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert!(
+        ledger::lookup(&l2, RECV, msgs[0].id().unwrap())
+            .unwrap()
+            .is_none()
+    );
+    let pruned: Vec<_> = traces("received_ledger_pruned", RECV)
+        .into_iter()
+        .filter(|v| v["kept"] == 200)
+        .collect();
+    assert_eq!(
+        pruned.len(),
+        3,
+        "one compaction per 26 records past 225 lines"
+    );
+    assert!(pruned.iter().all(|v| v["dropped"] == 26));
 }

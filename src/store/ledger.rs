@@ -6,10 +6,18 @@
 //! - ownership is structural: the file is named after the receiver's session
 //!   id and a lookup reads only the caller's own file, so a session resolves
 //!   only ids delivered to it;
-//! - the file is only ever replaced whole (atomic rewrite under the ledger
-//!   lock), so a reader never sees half a ledger and concurrent recorders never
-//!   lose each other's lines;
-//! - retention keeps the newest `OXTAIL_RECEIVED_MAX` lines (default 1000);
+//! - every change happens under the ledger lock, and a change is either one
+//!   healing append of a whole line or an atomic rewrite of the whole file, so
+//!   a reader never sees half a ledger and recorders never lose each other's
+//!   lines;
+//! - retention keeps at least the newest `OXTAIL_RECEIVED_MAX` lines (default
+//!   1000). Beyond the original, which rewrites the whole file on every record,
+//!   a record is a plain append while the file holds fewer than cap + cap/8
+//!   lines, and only then is the file compacted back to the newest cap lines.
+//!   Lookups may therefore still resolve up to cap/8 older ids, never fewer;
+//!   caps under 64 (a debugging setting) keep the original's exact rule. A Node peer recording
+//!   into the same ledger prunes it to cap on its next write, which is
+//!   compatible either way;
 //! - a corrupt or foreign line never breaks a lookup and is kept byte-exact by
 //!   later rewrites (until it ages out).
 
@@ -53,10 +61,15 @@ pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> Stor
     let _guard = lock_ledger(layout, receiver_session_id)?;
     let existing = file::read_all(&path)?.unwrap_or_default();
     let mut lines: Vec<&[u8]> = file::lines(&existing).collect();
-    lines.push(record.as_bytes());
     let max = retention_cap();
-    if lines.len() > max {
-        let dropped = lines.len() - max;
+    if lines.len() < max + compaction_slack(max) {
+        let mut line = record.into_bytes();
+        line.push(b'\n');
+        return file::append_healing(&path, &line);
+    }
+    lines.push(record.as_bytes());
+    let dropped = lines.len().saturating_sub(max);
+    if dropped > 0 {
         lines.drain(..dropped);
         trace::event(
             "received_ledger_pruned",
@@ -68,6 +81,13 @@ pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> Stor
         content.push(b'\n'); // JS: [].join("\n") + "\n"
     }
     file::atomic_replace(&path, &content)
+}
+
+/// How many lines past the cap a ledger may grow before it is compacted: an
+/// eighth of the cap, so a full default ledger is rewritten once per 125
+/// records instead of on every record. Small caps stay exact.
+pub fn compaction_slack(max: usize) -> usize {
+    if max >= 64 { max / 8 } else { 0 }
 }
 
 /// Find message `id` in `receiver_session_id`'s own ledger, newest first
