@@ -26,7 +26,7 @@ for _oxh_f in "$HOME"/.oxtail/mailboxes/*.jsonl; do
     if [ -n "$OXH_SID" ]; then
       oxh_candidates
       [ ${#OXH_PIDS[@]} -gt 0 ] || exit 0
-      oxh_deliver pretooluse payload
+      . "$OXH_LIB/oxtail-hook-deliver.sh" && oxh_deliver pretooluse payload
       exit 0
     fi
     # session_id is not the first key: full parse first.
@@ -34,7 +34,7 @@ for _oxh_f in "$HOME"/.oxtail/mailboxes/*.jsonl; do
     [ "$OXH_AGENT" = 1 ] && exit 0
     oxh_candidates
     [ ${#OXH_PIDS[@]} -gt 0 ] || exit 0
-    oxh_deliver pretooluse
+    . "$OXH_LIB/oxtail-hook-deliver.sh" && oxh_deliver pretooluse
     exit 0
   fi
 done

@@ -33,7 +33,7 @@ if [ "$OXH_STOP_ACTIVE" = 1 ] || [ -z "$OXH_SID" ]; then
   oxh_mark idle
   exit 0
 fi
-if oxh_deliver stop; then
+if . "$OXH_LIB/oxtail-hook-deliver.sh" && oxh_deliver stop; then
   exit 0
 fi
 oxh_mark idle

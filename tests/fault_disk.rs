@@ -122,7 +122,9 @@ fn full_disk_send_fails_clearly_and_loses_nothing() {
     let mut s = world.server(&[]);
     r.claim(SID_R);
     s.claim(SID_S);
-    let before: Vec<String> = (0..5).map(|i| format!("stored before the disk filled #{i} ✓")).collect();
+    let before: Vec<String> = (0..5)
+        .map(|i| format!("stored before the disk filled #{i} ✓"))
+        .collect();
     for b in &before {
         send_soon(&mut s, b);
     }
@@ -144,7 +146,10 @@ fn full_disk_send_fails_clearly_and_loses_nothing() {
             Ok(v) => assert_eq!(v["ok"], true, "{v}"),
         }
     }
-    assert!(errors > 0, "an 8000-byte send succeeded three times on a full disk");
+    assert!(
+        errors > 0,
+        "an 8000-byte send succeeded three times on a full disk"
+    );
     let now = fs::read(&mailbox).unwrap();
     assert!(
         now.starts_with(&stored),
@@ -161,15 +166,35 @@ fn full_disk_send_fails_clearly_and_loses_nothing() {
     got.extend(bodies(&read_all_messages(&mut r)));
     let mut expected = before.clone();
     expected.push("after space came back".into());
-    assert_eq!(got, expected, "a full disk lost, duplicated or reordered mail");
-    assert!(!world.layout().mailbox(r.pid).with_extension("jsonl.lock").exists());
+    assert_eq!(
+        got, expected,
+        "a full disk lost, duplicated or reordered mail"
+    );
+    assert!(
+        !world
+            .layout()
+            .mailbox(r.pid)
+            .with_extension("jsonl.lock")
+            .exists()
+    );
     let _ = id;
-    eprintln!("read {during} of {} stored messages while the disk was full", before.len());
+    eprintln!(
+        "read {during} of {} stored messages while the disk was full",
+        before.len()
+    );
     figure("fault_disk", &[("full_disk_send_errors", errors)]);
 }
 
 #[test]
 fn full_disk_hook_drain_loses_nothing() {
+    // 10: one plain drain; 70: past the hook's 50-message cap, so survivors
+    // must be written back (which needs space).
+    for count in [10, 70] {
+        hook_drain_on_full_disk(count);
+    }
+}
+
+fn hook_drain_on_full_disk(count: usize) {
     let world = World::new();
     let Some(_mnt) = Tmpfs::mount(&world.layout().root().to_path_buf(), "256k") else {
         return;
@@ -178,8 +203,9 @@ fn full_disk_hook_drain_loses_nothing() {
     let mut s = world.server(&[]);
     r.claim(SID_R);
     s.claim(SID_S);
-    // More than the hook's 50-message cap, so it must keep survivors.
-    let sent: Vec<String> = (0..70).map(|i| format!("hook mail {i:03} {}", "h".repeat(300))).collect();
+    let sent: Vec<String> = (0..count)
+        .map(|i| format!("hook mail {i:03} {}", "h".repeat(300)))
+        .collect();
     for b in &sent {
         send_soon(&mut s, b);
     }
@@ -197,12 +223,22 @@ fn full_disk_hook_drain_loses_nothing() {
         delivered.extend(msgs.into_iter().map(|(_, b)| b));
         assert!(runs < 20, "the hook keeps delivering");
     }
+    eprintln!(
+        "{count} queued: the hook delivered {} on the full disk",
+        delivered.len()
+    );
     fs::remove_file(&filler).unwrap();
     // Stand-in for the 30 s stale window: age whatever lock is left over.
-    for dir in [world.layout().mailboxes_dir(), world.layout().received_dir()] {
+    for dir in [
+        world.layout().mailboxes_dir(),
+        world.layout().received_dir(),
+    ] {
         for de in fs::read_dir(dir).unwrap().filter_map(Result::ok) {
             if de.file_name().to_string_lossy().ends_with(".lock") {
-                eprintln!("note: lock left behind after the full disk: {:?}", de.path());
+                eprintln!(
+                    "note: lock left behind after the full disk: {:?}",
+                    de.path()
+                );
                 age(&de.path(), 120);
             }
         }
@@ -219,7 +255,10 @@ fn full_disk_hook_drain_loses_nothing() {
     }
     // Whatever the hook could not deliver must still be queued.
     delivered.extend(bodies(&read_all_messages(&mut r)));
-    assert_eq!(delivered, sent, "the hook lost or reordered mail on a full disk");
+    assert_eq!(
+        delivered, sent,
+        "the hook lost or reordered mail on a full disk"
+    );
 }
 
 #[test]
@@ -261,7 +300,10 @@ fn file_where_a_directory_belongs_fails_clearly_and_recovers() {
     let text = s
         .tool("send_message", json!({"target": SID_R, "body": "third"}))
         .expect_err("send into a directory-shaped mailbox must fail");
-    assert!(text.contains(&format!("{}.jsonl", r.pid)), "unclear error: {text}");
+    assert!(
+        text.contains(&format!("{}.jsonl", r.pid)),
+        "unclear error: {text}"
+    );
     let (code, out, _) = world.run_hook("pretooluse.sh", &pre_payload(SID_R));
     assert_eq!(code, Some(0));
     assert!(out.is_empty(), "{out}");
@@ -284,5 +326,9 @@ fn file_where_a_directory_belongs_fails_clearly_and_recovers() {
     let got = read_all_messages(&mut r);
     let ids: Vec<&str> = got.iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [first.as_str(), fourth.as_str()]);
-    assert_eq!(fs::read(&rec).unwrap(), b"x", "the blocking file is untouched");
+    assert_eq!(
+        fs::read(&rec).unwrap(),
+        b"x",
+        "the blocking file is untouched"
+    );
 }

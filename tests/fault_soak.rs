@@ -88,7 +88,11 @@ fn parse_tag(body: &str) -> Option<Tag> {
     let (sender, rest) = rest.split_once('#')?;
     let (seq, rest) = rest.split_once('.')?;
     let (attempt, _) = rest.split_once('|')?;
-    Some((sender.parse().ok()?, seq.parse().ok()?, attempt.parse().ok()?))
+    Some((
+        sender.parse().ok()?,
+        seq.parse().ok()?,
+        attempt.parse().ok()?,
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -439,7 +443,9 @@ fn soak_with_kills_and_stalls_loses_duplicates_and_reorders_nothing() {
             .as_nanos() as u64
             | 1,
     );
-    eprintln!("soak: {secs}s, {n_senders} senders, stops <= {max_stop_ms} ms, OXTAIL_SOAK_SEED={seed}");
+    eprintln!(
+        "soak: {secs}s, {n_senders} senders, stops <= {max_stop_ms} ms, OXTAIL_SOAK_SEED={seed}"
+    );
 
     let soak = Arc::new(Soak {
         world: World::new(),
@@ -501,7 +507,11 @@ fn soak_with_kills_and_stalls_loses_duplicates_and_reorders_nothing() {
 
 fn verify(s: &Soak, receiver_pid: u32) {
     let log = s.log.lock().unwrap();
-    assert!(log.unexpected_exits.is_empty(), "{:?}", log.unexpected_exits);
+    assert!(
+        log.unexpected_exits.is_empty(),
+        "{:?}",
+        log.unexpected_exits
+    );
     assert!(log.hook_failures.is_empty(), "{:?}", log.hook_failures);
 
     let acked: HashMap<&str, Tag> = log.acked.iter().map(|(id, t)| (id.as_str(), *t)).collect();
@@ -537,7 +547,10 @@ fn verify(s: &Soak, receiver_pid: u32) {
     let twice: Vec<_> = seen_ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     let twice_tags: Vec<_> = seen_tags.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice_tags.is_empty(), "one send delivered twice: {twice_tags:?}");
+    assert!(
+        twice_tags.is_empty(),
+        "one send delivered twice: {twice_tags:?}"
+    );
     let lost: Vec<_> = log
         .acked
         .iter()
@@ -552,7 +565,11 @@ fn verify(s: &Soak, receiver_pid: u32) {
         for (_, body) in &b.msgs {
             let t = parse_tag(body).unwrap();
             if let Some(prev) = last.insert(t.0, t) {
-                assert!(prev < t, "order broken inside one {} drain: {prev:?} then {t:?}", b.via);
+                assert!(
+                    prev < t,
+                    "order broken inside one {} drain: {prev:?} then {t:?}",
+                    b.via
+                );
             }
         }
     }
@@ -622,11 +639,20 @@ fn verify(s: &Soak, receiver_pid: u32) {
             ("lost", 0),
             ("duplicates", 0),
             ("sigkills", n.kills.load(Ordering::Relaxed)),
-            ("sigkills_of_lock_holders", n.kills_of_lock_holders.load(Ordering::Relaxed)),
-            ("orphaned_locks", n.orphaned_locks_backdated.load(Ordering::Relaxed)),
+            (
+                "sigkills_of_lock_holders",
+                n.kills_of_lock_holders.load(Ordering::Relaxed),
+            ),
+            (
+                "orphaned_locks",
+                n.orphaned_locks_backdated.load(Ordering::Relaxed),
+            ),
             ("stale_clears_traced", stale_clears),
             ("sigstops", n.stops.load(Ordering::Relaxed)),
-            ("sigstops_of_lock_holders", n.stops_of_lock_holders.load(Ordering::Relaxed)),
+            (
+                "sigstops_of_lock_holders",
+                n.stops_of_lock_holders.load(Ordering::Relaxed),
+            ),
             ("hook_runs", n.hook_runs.load(Ordering::Relaxed)),
             ("reads", n.reads.load(Ordering::Relaxed)),
             ("drains_with_mail", log.batches.len() as u64),

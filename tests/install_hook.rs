@@ -103,8 +103,19 @@ fn absent_settings_are_created_and_a_rerun_changes_nothing() {
     // A locally edited script is detected and rewritten.
     let pre = home.join(".oxtail/hooks/pretooluse.sh");
     fs::write(&pre, "#!/bin/sh\n").unwrap();
-    install_at(home, SystemTime::now()).unwrap();
+    let report = install_at(home, SystemTime::now()).unwrap();
+    assert!(
+        report.out[0].contains("rewrote the hook files"),
+        "{:?}",
+        report.out
+    );
     assert_eq!(fs::read_to_string(&pre).unwrap(), HOOK_FILES[0].text);
+    assert_eq!(
+        fs::read(settings(home)).unwrap(),
+        before,
+        "settings untouched"
+    );
+    assert!(backups(home).is_empty());
 }
 
 #[test]
@@ -304,7 +315,7 @@ fn uninstall_without_settings_still_removes_scripts() {
     fs::remove_file(settings(home)).unwrap();
     let report = uninstall_at(home, SystemTime::now()).unwrap();
     assert!(report.out[0].starts_with("No "), "{:?}", report.out);
-    assert!(report.out.iter().any(|l| l.contains("Removed 5 file(s)")));
+    assert!(report.out.iter().any(|l| l.contains("Removed 7 file(s)")));
     assert!(!home.join(".oxtail/hooks").exists());
     assert!(!settings(home).exists());
 }
@@ -404,11 +415,13 @@ fn cli_exit_codes() {
 /// when users re-run install-hook, which the freshness hint asks them to do).
 #[test]
 fn shipped_hook_hashes_match_the_marker_version() {
-    let table: [(&str, &str); 5] = [
-        ("pretooluse", "26a7a94a19792250"),
-        ("stop", "0cd150f4568dc0fa"),
+    let table: [(&str, &str); 7] = [
+        ("pretooluse", "f326a3e5c76e7631"),
+        ("stop", "9f3000dd790765b3"),
         ("userpromptsubmit", "aed47624dcb4ef73"),
-        ("common", "323eef16d1569184"),
+        ("common", "806e93dedf0d3301"),
+        ("deliver", "c56e3008bbb73e01"),
+        ("awk", "33739f9dcab04e31"),
         ("lock", "d72e12b57629ac62"),
     ];
     assert_eq!(HOOK_MARKER_VERSION, 7);

@@ -6,25 +6,13 @@
 
 mod setup_support;
 
-use std::path::PathBuf;
-
 use serde_json::Value;
-use setup_support::{Home, ok};
-
-fn real_codex() -> Option<PathBuf> {
-    let base = std::env::var_os("REALCLIENTS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".cache/oxtail-realclients")))?;
-    let bin = base.join("node_modules/.bin/codex");
-    bin.exists().then_some(bin)
-}
+use setup_support::{Home, NO_REAL_CODEX, ok, real_codex};
 
 #[test]
 fn setup_trusts_exactly_oxtails_codex_hooks_and_doctor_sees_it() {
     let Some(codex) = real_codex() else {
-        eprintln!(
-            "skipped: no Codex in ~/.cache/oxtail-realclients (run ../shared/realclients/install.sh)"
-        );
+        eprintln!("{NO_REAL_CODEX}");
         return;
     };
     let codex = codex.display().to_string();

@@ -97,13 +97,13 @@ impl Transcript {
 
     fn line(&self, who: &str, text: &str) {
         let ms = self.start.elapsed().as_secs_f64() * 1000.0;
-        println!("[{ms:>8.1} ms] {who:<13} {text}");
+        println!("[{ms:>7.1} ms] {who:<13} {text}");
     }
 
     /// A block of text shown indented under the previous line.
     fn block(&self, text: &str) {
         for l in text.lines() {
-            println!("{:>28}{l}", "");
+            println!("{:>27}{l}", "");
         }
     }
 }
@@ -163,7 +163,9 @@ impl Demo {
             let agent = if first { self.alice() } else { self.bob() };
             let (name, sid) = (agent.name, agent.sid);
             let v = agent.call("claim_session", json!({"session_id": sid}))?;
-            expect(v["session_id"] == sid, || format!("claimed {}", v["session_id"]))?;
+            expect(v["session_id"] == sid, || {
+                format!("claimed {}", v["session_id"])
+            })?;
             self.t.line(name, &format!("claim_session(\"{sid}\") → ok"));
         }
         self.step = "list_project_sessions";
@@ -215,7 +217,10 @@ impl Demo {
             }
         };
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-        for (i, (name, sid)) in [("alice", ALICE_SID), ("bob", BOB_SID)].into_iter().enumerate() {
+        for (i, (name, sid)) in [("alice", ALICE_SID), ("bob", BOB_SID)]
+            .into_iter()
+            .enumerate()
+        {
             let mut cmd = self.sb.command(&exe);
             // Wake types into terminals; the demo's agents have none.
             cmd.env("OXTAIL_ASK_PEER_WAKE_STRATEGY", "off")
@@ -340,7 +345,9 @@ impl Demo {
 
         // Once delivered it is gone: the next tool call's hook is silent.
         let (out, took) = self.hook("pretooluse.sh", &input)?;
-        expect(out.is_empty(), || format!("second PreToolUse printed {out}"))?;
+        expect(out.is_empty(), || {
+            format!("second PreToolUse printed {out}")
+        })?;
         self.t.line(
             "bob",
             &format!(
@@ -396,9 +403,7 @@ impl Demo {
         expect(r["correlation"] == "correlated", || format!("reply: {r}"))?;
         self.t.line(
             "bob → alice",
-            &format!(
-                "reply_to_message({qid}, \"{answer}\") → ok correlation=correlated"
-            ),
+            &format!("reply_to_message({qid}, \"{answer}\") → ok correlation=correlated"),
         );
 
         let res = self.alice().client.finish_tool(ask, ANSWER)?;
@@ -462,8 +467,8 @@ impl Demo {
 
         let (out, took) = self.hook("stop.sh", &input)?;
         expect(out.is_empty(), || format!("second Stop hook printed {out}"))?;
-        let marker = std::fs::read_to_string(self.layout().activity_marker(ALICE_SID))
-            .unwrap_or_default();
+        let marker =
+            std::fs::read_to_string(self.layout().activity_marker(ALICE_SID)).unwrap_or_default();
         expect(marker.trim() == "idle", || {
             format!("activity marker after the stop: {marker:?}")
         })?;
@@ -492,7 +497,10 @@ impl Demo {
 
     fn shutdown(&mut self) -> Result<(), String> {
         let layout = self.layout();
-        for agent in [self.alice.as_mut(), self.bob.as_mut()].into_iter().flatten() {
+        for agent in [self.alice.as_mut(), self.bob.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             let pid = agent.client.pid();
             let status = agent.client.shutdown(Duration::from_secs(10));
             expect(status.is_some(), || {

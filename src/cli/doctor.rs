@@ -2,7 +2,7 @@
 //! per check, what is wrong and how to fix it.
 //!
 //! Checks: the binary; the MCP entries and delivery hooks of Claude Code and
-//! Codex; tmux; the modes under `~/.oxtail`; stale locks; mailboxes and
+//! Codex; the `/oxtail-join` command and skill; tmux; the modes under `~/.oxtail`; stale locks; mailboxes and
 //! registry entries of dead processes; received-ledger sizes.
 //!
 //! Invariants defended:
@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::cli::hook_assets::{self, Freshness, HOOK_FILES};
 use crate::cli::setup::claude_json::Entry;
+use crate::cli::setup::join::{self, JoinFile};
 use crate::cli::setup::{self, ClientPaths, claude_json, codex_hooks, codex_toml, codex_trust};
 use crate::store::paths::{self, Layout};
 
@@ -135,6 +136,9 @@ pub fn run_checks(layout: &Layout, clients: &ClientPaths, fix: bool) -> Vec<Chec
     }
     out.push(codex_mcp(clients, &binary));
     out.extend(codex_hook_checks(clients));
+    for f in clients.join_files(claude, codex_in_use(clients)) {
+        out.push(join_check(&f));
+    }
     if !claude && !codex_in_use(clients) {
         out.push(
             check(
@@ -323,6 +327,32 @@ fn hook_scripts(layout: &Layout) -> Check {
         format!("{dir}: {}", parts.join("; ")),
     )
     .with_fix("run `oxtail setup` (or `oxtail install-hook`)")
+}
+
+/// The `/oxtail-join` command or skill: missing or different is a warning
+/// (messaging works without it).
+fn join_check(f: &JoinFile) -> Check {
+    let (name, what) = if f.label.starts_with("Claude") {
+        ("join_command", "the /oxtail-join command")
+    } else {
+        ("join_skill", "the $oxtail-join skill")
+    };
+    let shown = setup::display(&f.path);
+    match join::state(f) {
+        join::State::Current => check(name, Status::Ok, format!("{shown} is {what}")),
+        join::State::Differs => check(
+            name,
+            Status::Warn,
+            format!("{shown} differs from this version's {what} (edited, or another oxtail)"),
+        )
+        .with_fix("run `oxtail setup` (it keeps a backup of the old file)"),
+        join::State::Missing => check(
+            name,
+            Status::Warn,
+            format!("{shown} is missing: {what} is not available"),
+        )
+        .with_fix("run `oxtail setup`"),
+    }
 }
 
 /// Claude Code counts as installed when `~/.claude.json` or `~/.claude` exists.

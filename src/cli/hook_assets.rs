@@ -40,7 +40,7 @@ pub struct HookFile {
 
 /// Every installed file: the three hooks first (in registration order), then
 /// the libraries they source.
-pub const HOOK_FILES: [HookFile; 5] = [
+pub const HOOK_FILES: [HookFile; 7] = [
     HookFile {
         id: "pretooluse",
         file: "pretooluse.sh",
@@ -64,6 +64,18 @@ pub const HOOK_FILES: [HookFile; 5] = [
         file: "oxtail-hook-common.sh",
         event: None,
         text: include_str!("../../assets/oxtail-hook-common.sh"),
+    },
+    HookFile {
+        id: "deliver",
+        file: "oxtail-hook-deliver.sh",
+        event: None,
+        text: include_str!("../../assets/oxtail-hook-deliver.sh"),
+    },
+    HookFile {
+        id: "awk",
+        file: "oxtail-hook.awk",
+        event: None,
+        text: include_str!("../../assets/oxtail-hook.awk"),
     },
     HookFile {
         id: "lock",

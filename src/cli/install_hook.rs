@@ -103,10 +103,18 @@ pub fn install_at(home: &Path, now: SystemTime) -> Result<Report, String> {
     let mut same = before.clone();
     if let Some(at) = edit::marker_installed_at(&before) {
         edit::apply_install(&mut same, home, &at);
-        if same == before && files_current && settings.text.is_some() {
-            report.out.push(format!(
-                "oxtail hooks already installed (v{HOOK_MARKER_VERSION}). No changes."
-            ));
+        if same == before && settings.text.is_some() {
+            if files_current {
+                report.out.push(format!(
+                    "oxtail hooks already installed (v{HOOK_MARKER_VERSION}). No changes."
+                ));
+            } else {
+                write_files(&layout).map_err(|e| scripts_error(&layout, e))?;
+                report.out.push(format!(
+                    "Settings already current; rewrote the hook files in {}.",
+                    layout.hooks_dir().display()
+                ));
+            }
             return Ok(report);
         }
     }
@@ -122,12 +130,7 @@ pub fn install_at(home: &Path, now: SystemTime) -> Result<Report, String> {
         ));
     }
 
-    write_files(&layout).map_err(|e| {
-        format!(
-            "cannot write the hook scripts into {}: {e}",
-            layout.hooks_dir().display()
-        )
-    })?;
+    write_files(&layout).map_err(|e| scripts_error(&layout, e))?;
     let backup = settings.write(&edit::render(&after), &backup_stamp(now))?;
     if let Some(b) = backup {
         report.out.push(format!(
@@ -195,6 +198,13 @@ pub fn uninstall_at(home: &Path, now: SystemTime) -> Result<Report, String> {
         );
     }
     Ok(report)
+}
+
+fn scripts_error(layout: &Layout, e: io::Error) -> String {
+    format!(
+        "cannot write the hook scripts into {}: {e}",
+        layout.hooks_dir().display()
+    )
 }
 
 fn file_matches(layout: &Layout, h: &HookFile) -> bool {

@@ -33,7 +33,7 @@ pub enum Command {
     UninstallHook(install_hook::UninstallArgs),
     /// Summarise wake outcomes recorded in MCP_TRACE_FILE.
     Diagnose,
-    /// Register oxtail with Claude Code and Codex (MCP entries and delivery hooks).
+    /// Register oxtail with Claude Code and Codex (MCP entries, delivery hooks, /oxtail-join).
     Setup(setup::SetupArgs),
     /// Remove what `oxtail setup` added (same as `oxtail setup --uninstall`).
     Uninstall(setup::UninstallArgs),

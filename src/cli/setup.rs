@@ -1,8 +1,9 @@
 //! `oxtail setup` / `oxtail setup --uninstall` (alias `oxtail uninstall`):
 //! register oxtail as an MCP server for Claude Code (`~/.claude.json`) and
 //! Codex (`$CODEX_HOME/config.toml`), install the delivery hooks for Claude
-//! Code (through `install-hook`) and for Codex (`$CODEX_HOME/hooks.json`), and
-//! say what was done.
+//! Code (through `install-hook`) and for Codex (`$CODEX_HOME/hooks.json`),
+//! install the `/oxtail-join` command and skill (`join`), and say what was
+//! done.
 //!
 //! Invariants defended:
 //! - all or nothing up front: every file is read and every edit computed (and
@@ -25,6 +26,7 @@ pub mod codex_hooks;
 pub mod codex_toml;
 pub mod codex_trust;
 pub mod config_file;
+pub mod join;
 mod json_doc;
 
 use config_file::ConfigFile;
@@ -117,6 +119,11 @@ impl ClientPaths {
     pub fn codex_hooks(&self) -> PathBuf {
         self.codex_home.join("hooks.json")
     }
+
+    /// The `/oxtail-join` files for the chosen clients.
+    pub fn join_files(&self, claude: bool, codex: bool) -> Vec<join::JoinFile> {
+        join::files(self, &home_dir(), claude, codex)
+    }
 }
 
 /// The absolute path of the running binary (what the clients will start).
@@ -195,6 +202,11 @@ fn execute(args: &SetupArgs) -> Result<(), ExitCode> {
     for p in &plan {
         ok &= apply(p, args.dry_run, &stamp);
     }
+    if args.uninstall {
+        for f in paths.join_files(!args.no_claude, !args.no_codex) {
+            ok &= join::remove(&f, args.dry_run, &stamp);
+        }
+    }
 
     // 3. What the user still has to do.
     if !args.uninstall && !args.no_codex {
@@ -264,6 +276,12 @@ fn plan(
                 paths.codex_hooks(),
                 Box::new(move |t| codex_hooks::install(t, home)),
             ));
+        }
+    }
+    if !args.uninstall {
+        for f in paths.join_files(!args.no_claude, !args.no_codex) {
+            let text = f.text;
+            steps.push((f.label, f.path, Box::new(move |t| join::install(t, text))));
         }
     }
     let mut errors = Vec::new();

@@ -128,3 +128,17 @@ pub fn ok(out: &Output) -> String {
 pub fn json_file(h: &Home, rel: &str) -> Value {
     serde_json::from_str(&h.read(rel)).unwrap()
 }
+
+/// The real Codex 0.169 of `../shared/realclients` (installed under
+/// `~/.cache/oxtail-realclients`, or `$REALCLIENTS_DIR`), if present.
+pub fn real_codex() -> Option<PathBuf> {
+    let base = std::env::var_os("REALCLIENTS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cache/oxtail-realclients")))?;
+    let bin = base.join("node_modules/.bin/codex");
+    bin.exists().then_some(bin)
+}
+
+/// The note a test prints when it skips for want of [`real_codex`].
+pub const NO_REAL_CODEX: &str =
+    "skipped: no Codex in ~/.cache/oxtail-realclients (run ../shared/realclients/install.sh)";

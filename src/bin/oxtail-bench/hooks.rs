@@ -58,10 +58,17 @@ fn fill(layout: &Layout, pid: u32, n: usize) {
     }
 }
 
-/// One run of `script` (or `bash -c 'exit 0'` when `None`) with `payload`.
+/// The floor of a delivering run: bash plus the three processes the slow
+/// path spawns (lock mkdir, awk, lock release).
+const SPAWN_FLOOR: &str =
+    "d=$HOME/.floor.$$; mkdir \"$d\"; awk 'BEGIN{}' </dev/null; rm -f -d -- \"$d\"";
+
+/// One run of `script` (or `bash -c 'exit 0'`, or [`SPAWN_FLOOR`] when the
+/// path is `floor`) with `payload`.
 fn run_once(script: Option<&Path>, home: &Path, payload: &str) -> (Duration, usize) {
     let mut cmd = Command::new("bash");
     match script {
+        Some(s) if s == Path::new("floor") => cmd.args(["-c", SPAWN_FLOOR]),
         Some(s) => cmd.arg(s),
         None => cmd.args(["-c", "exit 0"]),
     };
@@ -155,6 +162,14 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     ));
     let _ = mailbox::drain(&layout, 200);
 
+    rows.push(series(
+        "hooks bash + mkdir + awk + rm (delivery floor)",
+        n,
+        || {},
+        Some(Path::new("floor")),
+        h,
+        &payload,
+    ));
     rows.push(series(
         "hooks pretooluse, 1 queued",
         n,

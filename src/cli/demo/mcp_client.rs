@@ -163,7 +163,12 @@ impl McpClient {
     }
 
     /// Call a tool and wait for its result.
-    pub fn call(&mut self, tool: &str, args: Value, timeout: Duration) -> Result<ToolResult, String> {
+    pub fn call(
+        &mut self,
+        tool: &str,
+        args: Value,
+        timeout: Duration,
+    ) -> Result<ToolResult, String> {
         let id = self.start_tool(tool, args)?;
         self.finish_tool(id, timeout)
     }
@@ -215,7 +220,8 @@ mod tests {
     fn tool_result_shapes() {
         let ok = json!({"result": {"content": [{"type": "text", "text": "{\"ok\":true}"}]}});
         assert!(matches!(tool_result("a", &ok), Ok(ToolResult::Payload(v)) if v["ok"] == true));
-        let err = json!({"result": {"content": [{"type": "text", "text": "boom"}], "isError": true}});
+        let err =
+            json!({"result": {"content": [{"type": "text", "text": "boom"}], "isError": true}});
         assert!(matches!(tool_result("a", &err), Ok(ToolResult::Error(t)) if t == "boom"));
         let rpc = json!({"error": {"code": -32601, "message": "nope"}});
         assert!(tool_result("a", &rpc).unwrap_err().contains("nope"));

@@ -19,18 +19,28 @@ use std::time::Duration;
 /// cleared so no client or tmux hint of the user's session leaks in).
 const PASS_THROUGH: [&str; 4] = ["PATH", "LANG", "LC_ALL", "TERM"];
 
+/// Name prefix of the sandbox directory (followed by `<pid>-<random hex>`).
+const PREFIX: &str = "oxtail-demo-";
+
+/// How long the private tmux sessions live if nobody kills them (their pane
+/// runs `sleep`): an interrupted demo's tmux server goes away by itself.
+const TMUX_PANE_LIFETIME: &str = "120";
+
 pub struct Sandbox {
     root: PathBuf,
     tmux_started: bool,
 }
 
 impl Sandbox {
-    /// Create `$TMPDIR/oxtail-demo-<pid>-<random>/{home,project/.git,tmux}`.
+    /// Create `$TMPDIR/oxtail-demo-<pid>-<random>/{home,project/.git,tmux}`,
+    /// first removing what an interrupted earlier run (a dead pid) left.
     pub fn create() -> Result<Sandbox, String> {
+        let tmp = std::env::temp_dir();
+        sweep_leftovers(&tmp);
         let mut r = [0u8; 4];
         rand::fill(&mut r[..]);
-        let name = format!("oxtail-demo-{}-{}", std::process::id(), hex::encode(r));
-        let base = std::env::temp_dir().join(name);
+        let name = format!("{PREFIX}{}-{}", std::process::id(), hex::encode(r));
+        let base = tmp.join(name);
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&base)
@@ -104,7 +114,7 @@ impl Sandbox {
                 .args(["new-session", "-d", "-s", name, "-x", "100", "-y", "20"])
                 .args(["-c"])
                 .arg(self.project())
-                .args(["-P", "-F", "#{pane_id}", "sleep", "600"])
+                .args(["-P", "-F", "#{pane_id}", "sleep", TMUX_PANE_LIFETIME])
                 .output()
                 .map_err(|e| format!("tmux not available ({e})"))?;
             self.tmux_started = true;
@@ -125,7 +135,12 @@ impl Sandbox {
 
     /// Run `bash <script>` with `stdin` as its standard input, as Claude Code
     /// runs a hook command; waits at most `timeout`.
-    pub fn run_hook(&self, script: &Path, stdin: &str, timeout: Duration) -> Result<Output, String> {
+    pub fn run_hook(
+        &self,
+        script: &Path,
+        stdin: &str,
+        timeout: Duration,
+    ) -> Result<Output, String> {
         let mut child = self
             .command("bash")
             .arg(script)
@@ -168,5 +183,52 @@ impl Drop for Sandbox {
             let _ = self.tmux().arg("kill-server").output();
         }
         let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Remove `oxtail-demo-<pid>-<hex>` directories in `tmp` whose demo process is
+/// gone (a run stopped by a signal cannot clean up after itself).
+fn sweep_leftovers(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = leftover_pid(&name) else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only probes whether the pid exists.
+        let gone = unsafe { libc::kill(pid as libc::pid_t, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// The pid in a sandbox directory name, or `None` for any other name.
+fn leftover_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let (pid, tag) = rest.split_once('-')?;
+    let hex_ok = tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit());
+    let pid_ok = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    if hex_ok && pid_ok {
+        pid.parse().ok().filter(|p| *p > 0)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftover_names() {
+        assert_eq!(leftover_pid("oxtail-demo-123-0a1b2c3d"), Some(123));
+        assert_eq!(leftover_pid("oxtail-demo-123-0a1b2c3"), None);
+        assert_eq!(leftover_pid("oxtail-demo-x-0a1b2c3d"), None);
+        assert_eq!(leftover_pid("oxtail-demo-0-0a1b2c3d"), None);
+        assert_eq!(leftover_pid("other-123-0a1b2c3d"), None);
     }
 }

@@ -1,0 +1,107 @@
+# oxtail-hook-deliver.sh — delivery half of the oxtail hooks: lock this
+# session's mailboxes, render them (oxtail-hook.awk), print, then empty or
+# rewrite each mailbox, release. Sourced after oxtail-hook-common.sh, only
+# when there is mail to deliver. Bash 3.2+.
+#
+# What it defends:
+# - a mailbox is read, rendered, printed and only then emptied, while its lock
+#   is held; a mailbox whose lock is not provably ours any more (owner token
+#   changed after a long stall) is left alone;
+# - nothing is emptied when the write to stdout failed;
+# - one hook never spins on a lock while it already holds another one.
+
+. "$OXH_LIB/oxtail-lock.sh" || return 1
+
+# oxh_lock_all: lock the candidates. Free-looking locks are tried first; once
+# one lock is held, a mailbox whose lock dir exists is skipped (left for the
+# next hook run) so we never spin while holding a lock. Sets OXH_FILES /
+# OXH_LOCKS / OXH_TOKENS (parallel arrays).
+oxh_lock_all() {
+  OXH_FILES=()
+  OXH_LOCKS=()
+  OXH_TOKENS=()
+  local pid f l busy ordered
+  busy=()
+  ordered=()
+  for pid in "${OXH_PIDS[@]}"; do
+    if [ -d "$OXH_DIR/mailboxes/$pid.jsonl.lock" ]; then busy+=("$pid"); else ordered+=("$pid"); fi
+  done
+  [ ${#busy[@]} -eq 0 ] || ordered+=("${busy[@]}")
+  for pid in "${ordered[@]}"; do
+    f=$OXH_DIR/mailboxes/$pid.jsonl
+    l=$f.lock
+    if [ ${#OXH_LOCKS[@]} -gt 0 ] && [ -d "$l" ]; then continue; fi
+    if oxtail_lock_acquire "$l"; then
+      OXH_FILES+=("$f")
+      OXH_LOCKS+=("$l")
+      OXH_TOKENS+=("$OXTAIL_LOCK_TOKEN")
+    fi
+  done
+}
+
+oxh_release_all() {
+  local i=0
+  while [ "$i" -lt ${#OXH_LOCKS[@]} ]; do
+    oxtail_lock_release "${OXH_LOCKS[$i]}" "${OXH_TOKENS[$i]}"
+    i=$((i + 1))
+  done
+}
+
+# oxh_still_ours INDEX: the owner sidecar still holds our token (a > 30 s
+# stall can let another process steal the lock; then we must not touch it).
+oxh_still_ours() {
+  local cur=
+  { IFS= read -r cur || :; } <"${OXH_LOCKS[$1]}.owner" 2>/dev/null || return 1
+  [ -n "$cur" ] && [ "$cur" = "${OXH_TOKENS[$1]}" ]
+}
+
+# ------------------------------------------------------------ rendering ----
+
+
+# oxh_deliver EVENT [payload]: lock, render, print, then empty (or rewrite)
+# each mailbox while still holding its lock, release. With "payload", the rest
+# of stdin is parsed in the same awk run (one process fewer on the hot path).
+# Returns 0 when something was printed.
+oxh_deliver() {
+  local event=$1 out json plan item idx action f printed=1 i=0 tmp
+  oxh_lock_all
+  [ ${#OXH_FILES[@]} -gt 0 ] || return 1
+  tmp=.tmp.$$.hook$RANDOM
+  if [ "${2:-}" = payload ]; then
+    out=$(OXH_MODE=render OXH_PAYLOAD=1 OXH_HEAD=$OXH_HEAD OXH_SID=$OXH_SID OXH_EVENT=$event \
+      OXH_TMP=$tmp exec awk -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null)
+  else
+    out=$(OXH_MODE=render OXH_EVENT=$event OXH_TMP=$tmp \
+      exec awk -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
+  fi
+  plan=${out%%$'\n'*}
+  json=${out#*$'\n'}
+  [ "$json" != "$out" ] || json=
+  if [ -n "$json" ]; then
+    # Drain only when the write reached stdout (a closed stdout keeps the mail).
+    if printf '%s' "$json" 2>/dev/null; then printed=0; else plan=; fi
+  fi
+  for item in $plan; do
+    idx=$((${item%%:*} - 1))
+    action=${item#*:}
+    f=${OXH_FILES[$idx]}
+    [ "$action" = none ] && continue
+    if ! oxh_still_ours "$idx"; then
+      rm -f "$f$tmp" 2>/dev/null
+      continue
+    fi
+    case "$action" in
+      drain) : >"$f" ;;
+      keep) mv -f "$f$tmp" "$f" 2>/dev/null || rm -f "$f$tmp" 2>/dev/null ;;
+    esac
+  done
+  # Survivor files of a plan we did not apply.
+  if [ -z "$plan" ]; then
+    while [ "$i" -lt ${#OXH_FILES[@]} ]; do
+      [ -f "${OXH_FILES[$i]}$tmp" ] && rm -f "${OXH_FILES[$i]}$tmp" 2>/dev/null
+      i=$((i + 1))
+    done
+  fi
+  oxh_release_all
+  return $printed
+}
