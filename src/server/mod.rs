@@ -30,6 +30,7 @@ pub use handler::Handler;
 
 use crate::identity::EnvVars;
 use crate::store::paths::Layout;
+use crate::store::registry::ClientType;
 use crate::wake::tmux::Tmux;
 
 /// How long in-flight requests may finish after stdin closes.
@@ -103,6 +104,16 @@ async fn run() -> i32 {
         tokio::time::sleep(LATE_BIND_DELAY).await;
         let _ = tokio::task::spawn_blocking(move || lifecycle::bind_tmux_late(&late)).await;
     });
+    if ctx.entry().client.client_type == ClientType::ClaudeCode {
+        // server.md §1.8: one stderr line when the hooks are missing or stale;
+        // never installs anything and never delays the handshake.
+        let layout = ctx.layout.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(hint) = crate::cli::hook_assets::freshness_hint(&layout) {
+                eprintln!("{hint}");
+            }
+        });
+    }
     let session = async move {
         if let Ok(running) = handler.serve((reader, writer)).await {
             let _ = running.waiting().await;
