@@ -104,7 +104,7 @@ fn lying_registry_entries_never_get_keystrokes_or_commands() {
     let p = pwned.display();
 
     // Each liar is a live process that is NOT in the victim's pane.
-    let liars: Vec<(&str, Value, u32)> = vec![
+    let liars: Vec<(&str, Value)> = vec![
         // Claims the victim's real pane id and tmux session.
         (
             "liar-pane",
@@ -146,10 +146,8 @@ fn lying_registry_entries_never_get_keystrokes_or_commands() {
             sleeper.pid(),
         ),
     ];
-    for (sid, entry, file_pid) in &liars {
-        // One file per liar: the sleeper's pid is taken by the first, so the
-        // others get their own sleeper-less pid slot via a fresh sleeper.
-        let _ = (sid, file_pid);
+    for (sid, entry) in &liars {
+        // The liars take turns in the sleeper's registry file.
         world.write_entry(sleeper.pid(), entry);
         let before = capture(&world);
         let v = s

@@ -74,18 +74,19 @@ fn handshake_discover_probe_and_tool_list() {
 
     // ping, unknown methods, unimplemented capabilities.
     assert_eq!(s.request("ping", Value::Null)["result"], json!({}));
-    assert_eq!(
-        s.request("resources/list", Value::Null)["error"]["code"],
-        -32601
-    );
-    assert_eq!(
-        s.request("prompts/list", Value::Null)["error"]["code"],
-        -32601
-    );
-    assert_eq!(
-        s.request("no/such/method", json!({}))["error"]["code"],
-        -32601
-    );
+    // Worded as the original's SDK words it: "Method not found".
+    for (method, params) in [
+        ("resources/list", Value::Null),
+        ("prompts/list", Value::Null),
+        ("resources/templates/list", Value::Null),
+        ("no/such/method", json!({})),
+    ] {
+        assert_eq!(
+            s.request(method, params)["error"],
+            json!({"code": -32601, "message": "Method not found"}),
+            "{method}"
+        );
+    }
     // Garbage on stdin does not kill the server.
     s.send_raw("this is not json");
     s.send_raw("{\"jsonrpc\":\"2.0\",\"id\":");

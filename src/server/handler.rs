@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, DiscoverResult, ErrorCode, Implementation,
-    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
+    CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, DiscoverResult,
+    ErrorCode, Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProtocolVersion, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
@@ -53,11 +54,41 @@ impl ServerHandler for Handler {
         &self,
         _context: RequestContext<RoleServer>,
     ) -> Result<DiscoverResult, McpError> {
-        Err(McpError::new(
-            ErrorCode::METHOD_NOT_FOUND,
-            "Method not found",
-            None,
-        ))
+        Err(method_not_found())
+    }
+
+    // rmcp words -32601 as the method name; the original's SDK (and clients
+    // that log it) say "Method not found".
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Err(method_not_found())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Err(method_not_found())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Err(method_not_found())
+    }
+
+    async fn on_custom_request(
+        &self,
+        _request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        Err(method_not_found())
     }
 
     async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
@@ -84,4 +115,9 @@ impl ServerHandler for Handler {
         let result = tools::dispatch(&self.ctx, &request.name, request.arguments, context).await;
         Ok(result.into())
     }
+}
+
+/// JSON-RPC -32601 worded as the original's SDK words it.
+fn method_not_found() -> McpError {
+    McpError::new(ErrorCode::METHOD_NOT_FOUND, "Method not found", None)
 }

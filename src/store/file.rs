@@ -113,10 +113,26 @@ pub fn truncate(path: &Path) -> StoreResult<()> {
     }
 }
 
+/// An upper bound on `lines(content).count()`, computed without splitting:
+/// the number of `\n` bytes plus a final unterminated line. Exact unless the
+/// content has blank lines, which it counts.
+pub fn line_count_upper_bound(content: &[u8]) -> usize {
+    let newlines = memchr::memchr_iter(b'\n', content).count();
+    newlines + usize::from(content.last().is_some_and(|&b| b != b'\n'))
+}
+
 /// The non-empty `\n`-separated lines of `content`, raw bytes, file order.
 /// (A line of only spaces is not empty.)
 pub fn lines(content: &[u8]) -> impl Iterator<Item = &[u8]> {
-    content.split(|&b| b == b'\n').filter(|l| !l.is_empty())
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', content)
+        .chain(std::iter::once(content.len()))
+        .map(move |end| {
+            let line = &content[start.min(end)..end];
+            start = end + 1;
+            line
+        })
+        .filter(|l| !l.is_empty())
 }
 
 /// A line decoded for parsing: invalid UTF-8 becomes U+FFFD (Node's decoding).
@@ -137,6 +153,26 @@ pub fn join_lines<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_count_bound_is_exact_without_blank_lines_and_never_low() {
+        for (content, exact) in [
+            (&b""[..], 0),
+            (b"a", 1),
+            (b"a\n", 1),
+            (b"a\nb", 2),
+            (b"a\nb\n", 2),
+            (b"a\n\nb\n", 2),
+            (b"\n", 0),
+        ] {
+            assert_eq!(lines(content).count(), exact, "{content:?}");
+            let bound = line_count_upper_bound(content);
+            assert!(bound >= exact, "{content:?}");
+            if !content.windows(2).any(|w| w == b"\n\n") && content.first() != Some(&b'\n') {
+                assert_eq!(bound, exact, "{content:?}");
+            }
+        }
+    }
 
     #[test]
     fn healing_append_separates_a_torn_line() {

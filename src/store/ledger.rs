@@ -60,13 +60,15 @@ pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> Stor
     let record = msg.to_record_json();
     let _guard = lock_ledger(layout, receiver_session_id)?;
     let existing = file::read_all(&path)?.unwrap_or_default();
-    let mut lines: Vec<&[u8]> = file::lines(&existing).collect();
     let max = retention_cap();
-    if lines.len() < max + compaction_slack(max) {
+    // The bound over-counts only blank lines, so appending on it never lets
+    // the ledger pass cap + slack; the rewrite below counts exactly.
+    if file::line_count_upper_bound(&existing) < max + compaction_slack(max) {
         let mut line = record.into_bytes();
         line.push(b'\n');
         return file::append_healing(&path, &line);
     }
+    let mut lines: Vec<&[u8]> = file::lines(&existing).collect();
     lines.push(record.as_bytes());
     let dropped = lines.len().saturating_sub(max);
     if dropped > 0 {
@@ -118,7 +120,7 @@ pub fn lookup(
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let lines: Vec<&[u8]> = file::lines(&content).collect();
     for raw in lines.into_iter().rev() {
-        if plain && !raw.windows(id.len().max(1)).any(|w| w == id.as_bytes()) {
+        if plain && memchr::memmem::find(raw, id.as_bytes()).is_none() {
             continue;
         }
         let text = file::decode(raw);

@@ -31,8 +31,10 @@ use crate::trace;
 
 /// The original's staleness window for mailbox and ledger locks.
 pub const STALE_WINDOW: Duration = Duration::from_secs(30);
-/// The original's attempt count.
-pub const MAX_ATTEMPTS: u32 = 50;
+/// Attempt ceiling. The original makes 50 attempts 10 ms apart; our first
+/// retries come much sooner (see [`backoff`]), so a few more attempts keep the
+/// same ~500 ms budget, which [`MAX_WAIT`] bounds in wall-clock time anyway.
+pub const MAX_ATTEMPTS: u32 = 56;
 /// The original's sleep between failed attempts.
 pub const RETRY_SLEEP: Duration = Duration::from_millis(10);
 /// Wall-clock ceiling of one acquire (50 × 10 ms of sleeps in the original).
@@ -173,13 +175,15 @@ pub fn acquire(lock: &Path, kind: &LockKind, opts: &LockOptions) -> StoreResult<
     }
 }
 
-/// Sleep before retry `attempt + 1`: 1, 2, 4, 8 ms, then `cap` (10 ms). A
-/// short critical section is usually over within a millisecond or two, so the
-/// first retries come sooner than the original's flat 10 ms; 50 attempts still
-/// span about 475 ms, the original's budget.
+/// Sleep before retry `attempt + 1`: 0.1, 0.2, 0.4 … ms doubling up to `cap`
+/// (10 ms). A mailbox or ledger critical section lasts tens of microseconds,
+/// so under contention a waiter that slept a flat 10 ms (the original) or even
+/// 1 ms would leave the lock idle most of the time; the cap keeps a long wait
+/// (a hook rendering 200 messages) cheap. [`MAX_ATTEMPTS`] attempts still span
+/// about the original's 500 ms.
 pub fn backoff(attempt: u32, cap: Duration) -> Duration {
-    let ms = 1u64 << attempt.saturating_sub(1).min(16);
-    Duration::from_millis(ms).min(cap)
+    let us = 100u64 << attempt.saturating_sub(1).min(16);
+    Duration::from_micros(us).min(cap)
 }
 
 fn write_owner(path: &Path, token: &str) -> io::Result<()> {
@@ -398,10 +402,10 @@ mod tests {
     #[test]
     fn backoff_grows_to_the_cap_and_keeps_the_original_budget() {
         let cap = RETRY_SLEEP;
-        let seq: Vec<u64> = (1..=6)
-            .map(|a| backoff(a, cap).as_millis() as u64)
+        let seq: Vec<u64> = (1..=9)
+            .map(|a| backoff(a, cap).as_micros() as u64)
             .collect();
-        assert_eq!(seq, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(seq, [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
         let total: Duration = (1..MAX_ATTEMPTS).map(|a| backoff(a, cap)).sum();
         assert!(
             total >= Duration::from_millis(450) && total <= MAX_WAIT,

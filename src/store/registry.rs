@@ -158,17 +158,23 @@ fn migrate_mail(layout: &Layout, from: u32, to: u32) {
     let _ = super::mailbox::migrate(layout, from, to);
 }
 
-/// Every raw, valid entry file (no liveness filter, no reaping), directory order.
+/// Every raw, valid entry file (no liveness filter, no reaping), in byte-wise
+/// file-name order — the order Node's `readdirSync` returns (libuv sorts its
+/// scandir), so ties (dedupe, `ambiguous-target` candidates, list rows) break
+/// the same way in a Node and a Rust peer sharing one registry.
 fn scan(layout: &Layout) -> Vec<Entry> {
     let dir = layout.sessions_dir();
     let Ok(rd) = fs::read_dir(&dir) else {
         return Vec::new();
     };
-    rd.filter_map(Result::ok)
-        .filter_map(|de| {
-            let name = de.file_name();
-            read_entry_file(&dir, name.to_str()?)
-        })
+    let mut names: Vec<String> = rd
+        .filter_map(Result::ok)
+        .filter_map(|de| de.file_name().into_string().ok())
+        .collect();
+    names.sort_unstable();
+    names
+        .iter()
+        .filter_map(|name| read_entry_file(&dir, name))
         .collect()
 }
 
@@ -474,6 +480,22 @@ mod tests {
         // Ties keep the first seen.
         let a3 = entry(6, Some("a"), 20);
         assert_eq!(dedupe_by_session_id(vec![a3.clone(), a2.clone()]), vec![a3]);
+    }
+
+    #[test]
+    fn scan_follows_byte_wise_file_name_order_like_node() {
+        let (_tmp, layout) = setup();
+        // Same id, same started_at: the stable sort keeps scan order, which must
+        // be Node's readdirSync order ("100" < "1234" < "99"), not the
+        // filesystem's.
+        for pid in [99, 1234, 100] {
+            write_raw(
+                &layout,
+                &format!("{pid}.json"),
+                &to_pretty(&entry(pid, Some("s"), 7)),
+            );
+        }
+        assert_eq!(session_pids_for_id(&layout, "s"), vec![100, 1234, 99]);
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl ToolSpec {
         let issues: Vec<Value> = self
             .params
             .iter()
-            .filter_map(|p| check(p, args.get(p.name)))
+            .flat_map(|p| check(p, args.get(p.name)))
             .collect();
         if issues.is_empty() {
             return Ok(());
@@ -135,8 +135,14 @@ pub fn custom_issue(field: &str, message: &str) -> Value {
     json!({"code": "custom", "path": [field], "message": message})
 }
 
+/// One property's schema, keys in the original's order: zod puts the
+/// `description` of an `.optional().describe()` field first and that of a
+/// required field last.
 fn property_schema(p: &Param) -> Map<String, Value> {
     let mut m = Map::new();
+    if !p.required {
+        m.insert("description".into(), json!(p.description));
+    }
     match p.kind {
         Kind::Str {
             min_len, max_len, ..
@@ -173,7 +179,9 @@ fn property_schema(p: &Param) -> Map<String, Value> {
             m.insert("enum".into(), json!(values));
         }
     }
-    m.insert("description".into(), json!(p.description));
+    if p.required {
+        m.insert("description".into(), json!(p.description));
+    }
     m
 }
 
@@ -198,10 +206,24 @@ fn invalid_type(name: &str, expected: &str, v: Option<&Value>) -> Value {
     })
 }
 
-fn check(p: &Param, v: Option<&Value>) -> Option<Value> {
+/// The issues of one parameter (zod stops at a type mismatch but reports
+/// every bound an integer breaks).
+fn check(p: &Param, v: Option<&Value>) -> Vec<Value> {
     if v.is_none() && !p.required {
-        return None;
+        return Vec::new();
     }
+    if let Kind::Int {
+        minimum,
+        exclusive_minimum,
+        maximum,
+    } = p.kind
+    {
+        return check_int(p.name, minimum, exclusive_minimum, maximum, v);
+    }
+    check_scalar(p, v).into_iter().collect()
+}
+
+fn check_scalar(p: &Param, v: Option<&Value>) -> Option<Value> {
     match p.kind {
         Kind::Str {
             min_len,
@@ -256,46 +278,69 @@ fn check(p: &Param, v: Option<&Value>) -> Option<Value> {
                 }))
             }
         },
-        Kind::Int {
-            minimum,
-            exclusive_minimum,
-            maximum,
-        } => {
-            let Some(Value::Number(n)) = v else {
-                return Some(invalid_type(p.name, "number", v));
-            };
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            if !f.is_finite() || f.fract() != 0.0 {
-                return Some(json!({
-                    "expected": "int", "format": "safeint", "code": "invalid_type", "path": [p.name],
-                    "message": "Invalid input: expected int, received number",
-                }));
-            }
-            let too_small = |min: i64, inclusive: bool| {
-                let rel = if inclusive { ">=" } else { ">" };
-                json!({
-                    "origin": "number", "code": "too_small", "minimum": min, "inclusive": inclusive, "path": [p.name],
-                    "message": format!("Too small: expected number to be {rel}{min}"),
-                })
-            };
-            let max = maximum.unwrap_or(MAX_SAFE_INTEGER).min(MAX_SAFE_INTEGER);
-            if f > max as f64 {
-                return Some(json!({
-                    "origin": "number", "code": "too_big", "maximum": max, "inclusive": true, "path": [p.name],
-                    "message": format!("Too big: expected number to be <={max}"),
-                }));
-            }
-            if let Some(min) = exclusive_minimum.filter(|&m| f <= m as f64) {
-                return Some(too_small(min, false));
-            }
-            let min = minimum.unwrap_or(-MAX_SAFE_INTEGER).max(-MAX_SAFE_INTEGER);
-            if f < min as f64 {
-                return Some(too_small(min, true));
-            }
-            None
-        }
+        Kind::Int { .. } => None,
     }
 }
+
+/// An integer: integral and within the safe range, then the declared bounds.
+fn check_int(
+    name: &str,
+    minimum: Option<i64>,
+    exclusive_minimum: Option<i64>,
+    maximum: Option<i64>,
+    v: Option<&Value>,
+) -> Vec<Value> {
+    let Some(Value::Number(n)) = v else {
+        return vec![invalid_type(name, "number", v)];
+    };
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if !f.is_finite() || f.fract() != 0.0 {
+        return vec![json!({
+            "expected": "int", "format": "safeint", "code": "invalid_type", "path": [name],
+            "message": "Invalid input: expected int, received number",
+        })];
+    }
+    let too_small = |min: i64, inclusive: bool| {
+        let rel = if inclusive { ">=" } else { ">" };
+        json!({
+            "origin": "number", "code": "too_small", "minimum": min, "inclusive": inclusive, "path": [name],
+            "message": format!("Too small: expected number to be {rel}{min}"),
+        })
+    };
+    // zod reports the safe-integer bound (origin "int", with a note)
+    // first, then any declared bound the value also breaks.
+    let safe = MAX_SAFE_INTEGER as f64;
+    let mut issues = Vec::new();
+    if f > safe {
+        issues.push(json!({
+            "code": "too_big", "maximum": MAX_SAFE_INTEGER, "note": SAFE_INT_NOTE, "origin": "int",
+            "inclusive": true, "path": [name],
+            "message": format!("Too big: expected int to be <={MAX_SAFE_INTEGER}"),
+        }));
+    } else if f < -safe {
+        issues.push(json!({
+            "code": "too_small", "minimum": -MAX_SAFE_INTEGER, "note": SAFE_INT_NOTE, "origin": "int",
+            "inclusive": true, "path": [name],
+            "message": format!("Too small: expected int to be >=-{MAX_SAFE_INTEGER}"),
+        }));
+    }
+    if let Some(max) = maximum.filter(|&m| m < MAX_SAFE_INTEGER && f > m as f64) {
+        issues.push(json!({
+            "origin": "number", "code": "too_big", "maximum": max, "inclusive": true, "path": [name],
+            "message": format!("Too big: expected number to be <={max}"),
+        }));
+    }
+    if let Some(min) = exclusive_minimum.filter(|&m| f <= m as f64) {
+        issues.push(too_small(min, false));
+    }
+    if let Some(min) = minimum.filter(|&m| m > -MAX_SAFE_INTEGER && f < m as f64) {
+        issues.push(too_small(min, true));
+    }
+    issues
+}
+
+/// zod's note on an integer outside the safe range.
+const SAFE_INT_NOTE: &str = "Integers must be within the safe integer range.";
 
 /// Typed access to validated arguments.
 pub struct Args<'a>(pub &'a Map<String, Value>);
@@ -402,6 +447,48 @@ mod tests {
         assert!(s["properties"]["timeout_ms"].get("minimum").is_none());
         assert_eq!(s["properties"]["mode"]["enum"], json!(["a", "b"]));
         assert!(s.get("additionalProperties").is_none());
+    }
+
+    #[test]
+    fn property_key_order_follows_zod() {
+        let s = Value::Object(SPEC.input_schema());
+        let keys = |name: &str| -> Vec<String> {
+            s["properties"][name]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        // Required: description last; optional: description first.
+        assert_eq!(keys("id"), ["type", "minLength", "description"]);
+        assert_eq!(keys("mode"), ["description", "type", "enum"]);
+        assert_eq!(
+            keys("timeout_ms"),
+            ["description", "type", "exclusiveMinimum", "maximum"]
+        );
+    }
+
+    #[test]
+    fn unsafe_integers_get_zods_int_issue_then_declared_bounds() {
+        let err = SPEC
+            .validate(&args(json!({"id": "x", "n": 1e20})))
+            .unwrap_err();
+        let list: Value = serde_json::from_str(&err[err.find('[').unwrap()..]).unwrap();
+        assert_eq!(
+            list,
+            json!([{"code": "too_big", "maximum": MAX_SAFE_INTEGER, "note": SAFE_INT_NOTE,
+                    "origin": "int", "inclusive": true, "path": ["n"],
+                    "message": "Too big: expected int to be <=9007199254740991"}])
+        );
+        let err = SPEC
+            .validate(&args(json!({"id": "x", "timeout_ms": -1e20})))
+            .unwrap_err();
+        assert!(
+            err.contains("expected int to be >=-9007199254740991"),
+            "{err}"
+        );
+        assert!(err.contains("expected number to be >0"), "{err}");
     }
 
     #[test]
