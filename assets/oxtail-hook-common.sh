@@ -68,6 +68,9 @@ oxh_candidates() {
   re='"session_id"[[:space:]]*:[[:space:]]*"'"$OXH_SID"'"'
   for f in "$OXH_DIR"/mailboxes/*.jsonl; do
     [ -s "$f" ] || continue
+    # Never read or empty a mailbox that is a symlink (it may point outside
+    # ~/.oxtail); the servers refuse it too.
+    [ -L "$f" ] && continue
     pid=${f##*/}
     pid=${pid%.jsonl}
     case "$pid" in '' | *[!0-9]*) continue ;; esac

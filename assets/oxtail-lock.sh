@@ -71,7 +71,9 @@ _oxtail_lock_clear_stale() {
     return 1
   fi
   _oxtail_lock_read_owner "$lock.owner" || :
-  if [ "$_OXTAIL_LOCK_READ" = "$observed" ]; then
+  # Still stale too: an absent owner is also what a successor's brand-new
+  # lock looks like between its mkdir and its owner write.
+  if [ "$_OXTAIL_LOCK_READ" = "$observed" ] && _oxtail_lock_older_than "$lock" "$stale"; then
     _oxtail_lock_remove "$lock"
   fi
   rmdir -- "$lock.steal" 2>/dev/null || :
@@ -80,7 +82,8 @@ _oxtail_lock_clear_stale() {
 
 # oxtail_lock_acquire LOCKPATH
 # 0 + OXTAIL_LOCK_TOKEN set on success; 1 after 50 attempts (10 ms apart, no
-# sleep after a stale-clear that did work) or when the parent dir is missing.
+# sleep after a stale-clear that did work), when the parent dir is missing, or
+# when the owner token cannot be written (the lock is removed again).
 oxtail_lock_acquire() {
   local lock=${1:-} token parent attempt=0
   OXTAIL_LOCK_TOKEN=
@@ -95,7 +98,12 @@ oxtail_lock_acquire() {
   while [ "$attempt" -lt 50 ]; do
     attempt=$((attempt + 1))
     if mkdir "$lock" 2>/dev/null; then
-      { printf '%s' "$token" >"$lock.owner"; } 2>/dev/null || :
+      # A lock without its owner record could not be released by us (e.g.
+      # on a full disk): give it back at once and report failure.
+      if ! { printf '%s' "$token" >"$lock.owner"; } 2>/dev/null; then
+        _oxtail_lock_remove "$lock"
+        return 1
+      fi
       OXTAIL_LOCK_TOKEN=$token
       return 0
     fi

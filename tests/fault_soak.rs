@@ -107,7 +107,17 @@ struct Batch {
     start: Instant,
     end: Instant,
     via: &'static str,
+    /// The hook's pid (0 for `read_my_messages`).
+    pid: u32,
     msgs: Vec<(String, String)>,
+}
+
+/// One chaos action, for diagnosing a failure.
+struct Fault {
+    at: Instant,
+    until: Instant,
+    pid: u32,
+    what: &'static str,
 }
 
 #[derive(Default)]
@@ -117,6 +127,7 @@ struct Log {
     unknown: Vec<Tag>,
     batches: Vec<Batch>,
     unexpected_exits: Vec<String>,
+    faults: Vec<Fault>,
     hook_failures: Vec<String>,
 }
 
@@ -199,7 +210,7 @@ fn sender_loop(s: &Soak, i: usize) {
                 finish_incarnation(s, srv);
                 continue 'incarnation;
             }
-            Answer::Timeout => panic!("claim_session hung on server {}", srv.pid),
+            other => panic!("claim_session on server {}: {other:?}", srv.pid),
         }
         while !s.chaos_over.load(Ordering::SeqCst) {
             let tag = (i, seq, attempt);
@@ -233,7 +244,7 @@ fn sender_loop(s: &Soak, i: usize) {
                     s.n.respawns.fetch_add(1, Ordering::Relaxed);
                     continue 'incarnation;
                 }
-                Answer::Timeout => panic!("send_message hung on server {}", srv.pid),
+                other => panic!("send_message on server {}: {other:?}", srv.pid),
             }
         }
         finish_incarnation(s, srv);
@@ -293,6 +304,7 @@ fn hook_loop(s: &Soak, receiver_pid: u32) {
                 start,
                 end,
                 via: "hook",
+                pid,
                 msgs,
             }),
             Err(e) => log.hook_failures.push(e),
@@ -331,6 +343,7 @@ fn reader_loop(s: &Soak, srv: &Mutex<Server>, receiver_pid: u32) {
                 start,
                 end,
                 via: "read_my_messages",
+                pid: 0,
                 msgs,
             });
         }
@@ -345,6 +358,7 @@ fn reader_loop(s: &Soak, srv: &Mutex<Server>, receiver_pid: u32) {
 }
 
 fn chaos_loop(s: &Soak, rng: &mut Rng, until: Instant, max_stop_ms: u64) {
+    let mut actions = 0u64;
     while Instant::now() < until {
         thread::sleep(Duration::from_millis(40 + rng.below(160)));
         let holders: Vec<u32> = lock_owners(&s.world)
@@ -352,7 +366,13 @@ fn chaos_loop(s: &Soak, rng: &mut Rng, until: Instant, max_stop_ms: u64) {
             .filter_map(|(_, o)| o)
             .collect();
         let procs = s.procs.lock().unwrap().clone();
-        let roll = rng.below(100);
+        // Every third action is a kill, so even a short run has some.
+        actions += 1;
+        let roll = if actions.is_multiple_of(3) {
+            0
+        } else {
+            rng.below(100)
+        };
         if roll < 35 {
             // SIGKILL a sender, preferring one that holds a lock right now.
             let senders: Vec<u32> = procs
@@ -360,29 +380,24 @@ fn chaos_loop(s: &Soak, rng: &mut Rng, until: Instant, max_stop_ms: u64) {
                 .filter(|(_, r)| *r == Role::Sender)
                 .map(|(p, _)| *p)
                 .collect();
-            let holding: Vec<u32> = senders
-                .iter()
-                .copied()
-                .filter(|p| holders.contains(p))
-                .collect();
-            let pool = if !holding.is_empty() && rng.below(2) == 0 {
-                &holding
-            } else {
-                &senders
+            let prefer_holder = rng.below(2) == 0;
+            let Some((victim, _)) = pick(rng, &senders, &holders, prefer_holder) else {
+                continue;
             };
-            if pool.is_empty() {
+            let killed = signal_listed(s, victim, libc::SIGKILL, || {
+                s.killed.lock().unwrap().insert(victim);
+            });
+            if !killed {
                 continue;
             }
-            let victim = pool[rng.below(pool.len() as u64) as usize];
-            {
-                let procs = s.procs.lock().unwrap();
-                if !procs.iter().any(|(p, _)| *p == victim) {
-                    continue;
-                }
-                s.killed.lock().unwrap().insert(victim);
-                signal(victim, libc::SIGKILL);
-            }
             s.n.kills.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            s.log.lock().unwrap().faults.push(Fault {
+                at: now,
+                until: now,
+                pid: victim,
+                what: "SIGKILL",
+            });
             // Wait for the kernel to finish it, then age any lock it left.
             thread::sleep(Duration::from_millis(30));
             let mut orphaned = false;
@@ -398,36 +413,66 @@ fn chaos_loop(s: &Soak, rng: &mut Rng, until: Instant, max_stop_ms: u64) {
         } else {
             // SIGSTOP a lock holder if one of ours holds a lock, else anyone.
             let ours: Vec<u32> = procs.iter().map(|(p, _)| *p).collect();
-            let holding: Vec<u32> = ours
-                .iter()
-                .copied()
-                .filter(|p| holders.contains(p))
-                .collect();
-            let pool = if holding.is_empty() { &ours } else { &holding };
-            if pool.is_empty() {
+            let Some((victim, holder)) = pick(rng, &ours, &holders, true) else {
+                continue;
+            };
+            if !signal_listed(s, victim, libc::SIGSTOP, || {}) {
                 continue;
             }
-            let victim = pool[rng.below(pool.len() as u64) as usize];
-            {
-                let procs = s.procs.lock().unwrap();
-                if !procs.iter().any(|(p, _)| *p == victim) {
-                    continue;
-                }
-                signal(victim, libc::SIGSTOP);
-            }
             s.n.stops.fetch_add(1, Ordering::Relaxed);
-            if !holding.is_empty() {
+            if holder {
                 s.n.stops_of_lock_holders.fetch_add(1, Ordering::Relaxed);
             }
+            let at = Instant::now();
             thread::sleep(Duration::from_millis(10 + rng.below(max_stop_ms)));
-            // Resume even if it was reaped meanwhile (a zombie ignores it;
-            // a listed pid is never reaped without the procs lock).
-            let procs = s.procs.lock().unwrap();
-            if procs.iter().any(|(p, _)| *p == victim) {
-                signal(victim, libc::SIGCONT);
-            }
+            s.log.lock().unwrap().faults.push(Fault {
+                at,
+                until: Instant::now(),
+                pid: victim,
+                what: if holder {
+                    "SIGSTOP(lock holder)"
+                } else {
+                    "SIGSTOP"
+                },
+            });
+            // A stopped process cannot exit, so it is still listed unless a
+            // sender thread has just killed it on purpose.
+            signal_listed(s, victim, libc::SIGCONT, || {});
         }
     }
+}
+
+/// A random victim among `pool`; among those holding a lock (per
+/// `holders`) when `prefer_holder` and there are any. Also says whether the
+/// victim holds a lock.
+fn pick(rng: &mut Rng, pool: &[u32], holders: &[u32], prefer_holder: bool) -> Option<(u32, bool)> {
+    let holding: Vec<u32> = pool
+        .iter()
+        .copied()
+        .filter(|p| holders.contains(p))
+        .collect();
+    let from = if prefer_holder && !holding.is_empty() {
+        &holding
+    } else {
+        pool
+    };
+    if from.is_empty() {
+        return None;
+    }
+    let victim = from[rng.below(from.len() as u64) as usize];
+    Some((victim, holding.contains(&victim)))
+}
+
+/// Signal `pid` only while it is still listed (so never a reaped, recycled
+/// pid); `before` runs under the same lock. False when it was not listed.
+fn signal_listed(s: &Soak, pid: u32, sig: i32, before: impl FnOnce()) -> bool {
+    let procs = s.procs.lock().unwrap();
+    if !procs.iter().any(|(p, _)| *p == pid) {
+        return false;
+    }
+    before();
+    signal(pid, sig);
+    true
 }
 
 #[test]
@@ -505,6 +550,42 @@ fn soak_with_kills_and_stalls_loses_duplicates_and_reorders_nothing() {
     verify(&soak, receiver_pid);
 }
 
+/// Print every drain that showed one of `ids`, and the faults around it.
+fn explain_duplicates(log: &Log, ids: Vec<&str>) {
+    let t0 = log.batches.iter().map(|b| b.start).min().unwrap();
+    let ms = |t: Instant| t.saturating_duration_since(t0).as_millis();
+    for id in ids {
+        eprintln!("duplicate {id}:");
+        for b in log
+            .batches
+            .iter()
+            .filter(|b| b.msgs.iter().any(|(i, _)| i == id))
+        {
+            eprintln!(
+                "  {} pid {} from {} ms to {} ms ({} messages)",
+                b.via,
+                b.pid,
+                ms(b.start),
+                ms(b.end),
+                b.msgs.len()
+            );
+            for f in &log.faults {
+                if f.until + Duration::from_secs(5) >= b.start
+                    && f.at <= b.end + Duration::from_secs(1)
+                {
+                    eprintln!(
+                        "    {} pid {} {} ms .. {} ms",
+                        f.what,
+                        f.pid,
+                        ms(f.at),
+                        ms(f.until)
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn verify(s: &Soak, receiver_pid: u32) {
     let log = s.log.lock().unwrap();
     assert!(
@@ -545,6 +626,9 @@ fn verify(s: &Soak, receiver_pid: u32) {
         }
     }
     let twice: Vec<_> = seen_ids.iter().filter(|(_, n)| **n > 1).collect();
+    if !twice.is_empty() {
+        explain_duplicates(&log, twice.iter().map(|(id, _)| **id).collect());
+    }
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     let twice_tags: Vec<_> = seen_tags.iter().filter(|(_, n)| **n > 1).collect();
     assert!(

@@ -10,7 +10,10 @@
 //! - tolerant reading: files are read whole as bytes and split on `\n`; lines
 //!   keep their raw bytes (so survivors are written back byte-exact even when
 //!   they hold invalid UTF-8) and are decoded lossily (U+FFFD) only for parsing;
-//! - files this module creates are `0600`; an existing looser file is tightened.
+//! - files this module creates are `0600`; an existing looser file is tightened;
+//! - a store file that is a symlink is never followed (`O_NOFOLLOW`): reading,
+//!   appending or truncating it fails instead of touching a file elsewhere
+//!   (beyond the original, which follows the link).
 
 use std::borrow::Cow;
 use std::fs;
@@ -30,6 +33,7 @@ pub fn append_healing(path: &Path, bytes: &[u8]) -> StoreResult<()> {
         .append(true)
         .create(true)
         .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| StoreError::io("open", path, e))?;
     let meta = f.metadata().map_err(|e| StoreError::io("stat", path, e))?;
@@ -94,7 +98,16 @@ pub fn atomic_replace(target: &Path, content: &[u8]) -> StoreResult<()> {
 
 /// The whole file, or `None` when it does not exist.
 pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
-    match fs::read(path) {
+    let read = || -> io::Result<Vec<u8>> {
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        let mut b = Vec::new();
+        io::Read::read_to_end(&mut f, &mut b)?;
+        Ok(b)
+    };
+    match read() {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError::io("read", path, e)),
@@ -104,7 +117,11 @@ pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
 /// Truncate `path` to length 0 in place (inode kept, as the hooks do);
 /// a missing file is fine.
 pub fn truncate(path: &Path) -> StoreResult<()> {
-    match fs::OpenOptions::new().write(true).open(path) {
+    match fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
         Ok(f) => f
             .set_len(0)
             .map_err(|e| StoreError::io("truncate", path, e)),

@@ -143,7 +143,8 @@ pub fn new_token() -> String {
 /// Acquire the lock directory `lock` (§4.3). The parent directory must exist.
 ///
 /// Errors: [`StoreError::LockTimeout`] when still held after the budget;
-/// [`StoreError::Io`] when `mkdir` fails for any reason other than "exists".
+/// [`StoreError::Io`] when `mkdir` fails for any reason other than "exists",
+/// or when the owner token cannot be written (the lock is removed again).
 pub fn acquire(lock: &Path, kind: &LockKind, opts: &LockOptions) -> StoreResult<LockGuard> {
     let token = new_token();
     let start = Instant::now();
@@ -152,9 +153,14 @@ pub fn acquire(lock: &Path, kind: &LockKind, opts: &LockOptions) -> StoreResult<
         attempt += 1;
         match fs::DirBuilder::new().mode(0o700).create(lock) {
             Ok(()) => {
-                // A failed owner write is swallowed: the lock is still ours, it
-                // just lacks owner protection until stale-clear reclaims it.
-                let _ = write_owner(&owner_path(lock), &token);
+                // Beyond the original (which swallows this): without an owner
+                // record the lock cannot be released by its owner and would
+                // wedge everyone for the stale window (e.g. on a full disk),
+                // so give it straight back and fail.
+                if let Err(e) = write_owner(&owner_path(lock), &token) {
+                    remove_lock(lock);
+                    return Err(StoreError::io("write lock owner", &owner_path(lock), e));
+                }
                 return Ok(LockGuard {
                     path: lock.to_path_buf(),
                     token,
@@ -235,8 +241,8 @@ pub fn clear_stale(lock: &Path, kind: &LockKind, stale: Duration) -> bool {
     clear_if_owner_unchanged(lock, kind, stale, observed)
 }
 
-/// Steps 4–7 of §4.4: take the steal marker, then remove `lock` only if its
-/// owner is still `observed`.
+/// Steps 4–7 of §4.4: take the steal marker, then remove `lock` only if it is
+/// still stale and its owner is still `observed`.
 fn clear_if_owner_unchanged(
     lock: &Path,
     kind: &LockKind,
@@ -254,7 +260,10 @@ fn clear_if_owner_unchanged(
         }
         Err(_) => return false,
     }
-    if read_owner(lock) == observed {
+    // Beyond the original: the lock must still be stale too. An absent owner
+    // is also what a successor's brand-new lock looks like between its
+    // `mkdir` and its owner write; comparing owners alone would remove it.
+    if older_than(lock, stale) == Some(true) && read_owner(lock) == observed {
         remove_lock(lock);
         match kind {
             LockKind::Mailbox(pid) => trace::event("mailbox_lock_stale_clear", json!({"pid": pid})),

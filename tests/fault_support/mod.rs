@@ -259,6 +259,9 @@ pub enum Answer {
     Gone,
     /// No answer within the hang guard.
     Timeout,
+    /// A JSON-RPC error with no `id` arrived while waiting (the request can
+    /// never be answered: a client would wait forever).
+    Orphan(Value),
 }
 
 /// One `oxtail` server process speaking newline-delimited JSON-RPC.
@@ -364,6 +367,7 @@ impl Server {
                         Some(other) => {
                             self.stash.insert(other, v);
                         }
+                        None if v.get("error").is_some() => return Answer::Orphan(v),
                         None => self.garbage.push(v.to_string()),
                     }
                 }

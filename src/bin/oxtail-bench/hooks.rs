@@ -1,11 +1,14 @@
 //! Hook figures: wall time of one `pretooluse.sh` run (spawn to exit, payload
 //! on a pipe as Claude Code sends it) with nothing queued, with mail queued
-//! only for another session, and with 10 / 200 messages queued for this
+//! only for another session, and with 1 / 10 / 200 messages queued for this
 //! session; `stop.sh` and `userpromptsubmit.sh` for reference, and a bare
 //! `bash -c 'exit 0'` as the floor every hook pays.
 //!
-//! The hooks are installed with the real installer into a private temp HOME,
-//! never `~/.oxtail`.
+//! Ours are installed with the real installer into a private temp HOME, never
+//! `~/.oxtail`. With `--other-hooks DIR`, the other implementation's scripts
+//! are copied into a second private HOME's `~/.oxtail/hooks` (where its
+//! installer puts them) and measured with the same registry, mailboxes and
+//! payloads (the mailbox line format is shared).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,16 @@ const OTHER: &str = "33333333-3333-3333-3333-333333333333";
 const PEER: &str = "22222222-2222-2222-2222-222222222222";
 
 struct Home(PathBuf);
+
+impl Home {
+    fn new() -> Home {
+        let mut b = [0u8; 6];
+        rand::fill(&mut b[..]);
+        let p = std::env::temp_dir().join(format!("oxtail-bench-hooks-{}", hex::encode(b)));
+        std::fs::create_dir_all(&p).expect("temp home");
+        Home(p)
+    }
+}
 
 impl Drop for Home {
     fn drop(&mut self) {
@@ -103,16 +116,68 @@ fn series(
         before();
         samples.push(run_once(script, home, payload).0);
     }
-    Row::micros(name, &samples)
+    Row::micros(name, &samples).of("-")
+}
+
+/// Copies `dir/*.sh` into `home/.oxtail/hooks/` (mode 0755), as the other
+/// implementation's installer places them.
+fn copy_hooks(dir: &Path, home: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dest = home.join(".oxtail/hooks");
+    std::fs::create_dir_all(&dest)?;
+    for e in std::fs::read_dir(dir)? {
+        let path = e?.path();
+        if path.extension().is_some_and(|x| x == "sh") {
+            let to = dest.join(path.file_name().unwrap_or_default());
+            std::fs::copy(&path, &to)?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn run(ctx: &Ctx) -> Vec<Row> {
-    let mut b = [0u8; 6];
-    rand::fill(&mut b[..]);
-    let home = Home(std::env::temp_dir().join(format!("oxtail-bench-hooks-{}", hex::encode(b))));
-    std::fs::create_dir_all(&home.0).expect("temp home");
-    install_at(&home.0, SystemTime::now()).expect("install hooks");
-    let layout = Layout::at(home.0.join(".oxtail"));
+    let payload = format!(
+        "{{\"session_id\":\"{SID}\",\"transcript_path\":\"/t.jsonl\",\"cwd\":\"/p\",\"prompt_id\":\"p1\",\"permission_mode\":\"default\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{\"command\":\"ls -la\",\"description\":\"list\"}},\"tool_use_id\":\"toolu_01\"}}"
+    );
+    let n = ctx.samples.max(5);
+    let floor_home = Home::new();
+    let h = floor_home.0.as_path();
+    let mut rows = vec![
+        series(
+            "hooks: bash -c 'exit 0' (floor)",
+            n,
+            || {},
+            None,
+            h,
+            &payload,
+        ),
+        series(
+            "hooks: bash + mkdir + awk + rm (delivery floor)",
+            n,
+            || {},
+            Some(Path::new("floor")),
+            h,
+            &payload,
+        ),
+    ];
+
+    let ours = Home::new();
+    install_at(&ours.0, SystemTime::now()).expect("install hooks");
+    rows.extend(measure("ours", &ours.0, ctx, &payload));
+    if let Some(dir) = &ctx.other_hooks {
+        let other = Home::new();
+        match copy_hooks(dir, &other.0) {
+            Ok(()) => rows.extend(measure("other", &other.0, ctx, &payload)),
+            Err(e) => eprintln!("hooks: cannot copy {}: {e}", dir.display()),
+        }
+    }
+    rows
+}
+
+/// Every hook scenario against the hooks installed under `home`.
+fn measure(imp: &'static str, home: &Path, ctx: &Ctx, payload: &str) -> Vec<Row> {
+    let layout = Layout::at(home.join(".oxtail"));
     std::fs::create_dir_all(layout.sessions_dir()).expect("sessions dir");
     std::fs::create_dir_all(layout.mailboxes_dir()).expect("mailboxes dir");
     register(&layout, 100, SID);
@@ -123,117 +188,104 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     let pre = layout.hook("pretooluse.sh");
     let stop = layout.hook("stop.sh");
     let ups = layout.hook("userpromptsubmit.sh");
-    let payload = format!(
-        "{{\"session_id\":\"{SID}\",\"transcript_path\":\"/t.jsonl\",\"cwd\":\"/p\",\"prompt_id\":\"p1\",\"permission_mode\":\"default\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{\"command\":\"ls -la\",\"description\":\"list\"}},\"tool_use_id\":\"toolu_01\"}}"
-    );
     let stop_payload = format!(
         "{{\"session_id\":\"{SID}\",\"hook_event_name\":\"Stop\",\"stop_hook_active\":false,\"last_assistant_message\":\"done\"}}"
     );
     let n = ctx.samples.max(5);
     let heavy = (ctx.samples / 4).max(5);
-    let h = home.0.as_path();
+    let clear = || {
+        let _ = mailbox::drain(&layout, 100);
+        let _ = mailbox::drain(&layout, 101);
+    };
     let mut rows = Vec::new();
+    let mut row = |r: Row| rows.push(r.of(imp));
 
-    rows.push(series(
-        "hooks bash -c 'exit 0' (floor)",
-        n,
-        || {},
-        None,
-        h,
-        &payload,
-    ));
-    rows.push(series(
-        "hooks pretooluse, nothing queued",
+    row(series(
+        "hooks: pretooluse, nothing queued",
         n,
         || {},
         Some(&pre),
-        h,
-        &payload,
+        home,
+        payload,
     ));
-
     fill(&layout, 200, 5);
-    rows.push(series(
-        "hooks pretooluse, mail only for another session",
+    row(series(
+        "hooks: pretooluse, mail only for another session",
         n,
         || {},
         Some(&pre),
-        h,
-        &payload,
+        home,
+        payload,
     ));
     let _ = mailbox::drain(&layout, 200);
-
-    rows.push(series(
-        "hooks bash + mkdir + awk + rm (delivery floor)",
-        n,
-        || {},
-        Some(Path::new("floor")),
-        h,
-        &payload,
-    ));
-    rows.push(series(
-        "hooks pretooluse, 1 queued",
+    row(series(
+        "hooks: pretooluse, 1 queued",
         n,
         || fill(&layout, 100, 1),
         Some(&pre),
-        h,
-        &payload,
+        home,
+        payload,
     ));
-    rows.push(series(
-        "hooks pretooluse, 10 queued",
+    clear();
+    row(series(
+        "hooks: pretooluse, 10 queued",
         n,
         || fill(&layout, 100, 10),
         Some(&pre),
-        h,
-        &payload,
+        home,
+        payload,
     ));
-    rows.push(series(
-        "hooks pretooluse, 10 queued in 2 siblings",
+    clear();
+    row(series(
+        "hooks: pretooluse, 10 queued in 2 siblings",
         n,
         || {
             fill(&layout, 100, 5);
             fill(&layout, 101, 5);
         },
         Some(&pre),
-        h,
-        &payload,
+        home,
+        payload,
     ));
-    // 200 queued: one run delivers the first 50 and rewrites the rest.
-    rows.push(series(
-        "hooks pretooluse, 200 queued (delivers 50)",
+    clear();
+    // 200 queued: ours delivers the first 50 and rewrites the rest (push
+    // budget); the original delivers all 200 in one envelope.
+    row(series(
+        "hooks: pretooluse, 200 queued",
         heavy,
         || {
-            let _ = mailbox::drain(&layout, 100);
+            clear();
             fill(&layout, 100, 200);
         },
         Some(&pre),
-        h,
-        &payload,
+        home,
+        payload,
     ));
-    let _ = mailbox::drain(&layout, 100);
-
-    rows.push(series(
-        "hooks stop, nothing queued",
+    clear();
+    row(series(
+        "hooks: stop, nothing queued",
         n,
         || {},
         Some(&stop),
-        h,
+        home,
         &stop_payload,
     ));
-    rows.push(series(
-        "hooks stop, 10 queued",
+    row(series(
+        "hooks: stop, 10 queued",
         n,
         || fill(&layout, 100, 10),
         Some(&stop),
-        h,
+        home,
         &stop_payload,
     ));
-    rows.push(series(
-        "hooks userpromptsubmit",
+    clear();
+    row(series(
+        "hooks: userpromptsubmit",
         n,
         || {},
         Some(&ups),
-        h,
-        &payload,
+        home,
+        payload,
     ));
     rows
 }

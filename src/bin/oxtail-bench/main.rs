@@ -2,11 +2,17 @@
 //! oxtail's hot paths. Figures are printed, never asserted.
 //!
 //! Usage: `cargo run --release --bin oxtail-bench -- [--only AREA] [--samples N]
-//! [--other-cmd 'SHELL COMMAND']`.
+//! [--other-cmd 'SHELL COMMAND'] [--other-hooks DIR]`.
 //!
-//! `--other-cmd` names another implementation's command (e.g. the Node
-//! original's server) so scenarios that drive a command measure both the same
-//! way; scenarios that only call the in-process store ignore it.
+//! `--other-cmd` names another implementation's server command (e.g.
+//! `node /tmp/oxtail-node/dist/server.js`) and `--other-hooks` a directory
+//! holding its hook scripts (`pretooluse.sh`, ...): every scenario that drives
+//! a server process or a hook then runs for both, the same way, and the table's
+//! `impl` column says which is which (`ours` / `other`; `-` for floors that
+//! belong to neither). In-process figures are ours only.
+//!
+//! Every scratch directory lives under `TMPDIR`; when it is unset and
+//! `/dev/shm` exists the runner sets it to `/dev/shm` (tmpfs) and says so.
 //!
 //! Adding an area: write `src/bin/oxtail-bench/<area>.rs` with
 //! `pub fn run(ctx: &Ctx) -> Vec<Row>` (and optionally
@@ -14,6 +20,7 @@
 //! `oxtail-bench __child <area> ...`), then add one line to [`AREAS`].
 
 mod hooks;
+mod mcp;
 mod messaging;
 mod server;
 mod store;
@@ -49,6 +56,8 @@ pub struct Ctx {
     pub samples: usize,
     /// Another implementation's command (`--other-cmd`), if given.
     pub other_cmd: Option<String>,
+    /// Another implementation's hook scripts (`--other-hooks`), if given.
+    pub other_hooks: Option<std::path::PathBuf>,
     /// This executable, for re-executing helper processes.
     pub exe: std::path::PathBuf,
 }
@@ -56,17 +65,27 @@ pub struct Ctx {
 /// One printed row: a figure with its samples (already in `unit`).
 pub struct Row {
     pub name: String,
+    /// Which implementation: `ours`, `other`, or `-` for a shared floor.
+    pub imp: &'static str,
     pub unit: &'static str,
     pub samples: Vec<f64>,
 }
 
 impl Row {
+    /// A row for our implementation (see [`Row::of`] for the others).
     pub fn new(name: impl Into<String>, unit: &'static str, samples: Vec<f64>) -> Row {
         Row {
             name: name.into(),
+            imp: "ours",
             unit,
             samples,
         }
+    }
+
+    /// The same row, attributed to implementation `imp`.
+    pub fn of(mut self, imp: &'static str) -> Row {
+        self.imp = imp;
+        self
     }
 
     /// A row from durations, in microseconds.
@@ -105,15 +124,16 @@ fn print_rows(rows: &[Row]) {
         .unwrap_or(10)
         .max(10);
     println!(
-        "{:<w$}  {:>10}  {:>10}  {:>10}  {:>4}  unit",
-        "figure", "median", "p10", "p90", "n"
+        "{:<w$}  {:<5}  {:>10}  {:>10}  {:>10}  {:>4}  unit",
+        "figure", "impl", "median", "p10", "p90", "n"
     );
     for r in rows {
         let mut s = r.samples.clone();
         s.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "{:<w$}  {:>10}  {:>10}  {:>10}  {:>4}  {}",
+            "{:<w$}  {:<5}  {:>10}  {:>10}  {:>10}  {:>4}  {}",
             r.name,
+            r.imp,
             fmt(percentile(&s, 0.5)),
             fmt(percentile(&s, 0.1)),
             fmt(percentile(&s, 0.9)),
@@ -123,7 +143,28 @@ fn print_rows(rows: &[Row]) {
     }
 }
 
-const USAGE: &str = "usage: oxtail-bench [--only AREA] [--samples N] [--other-cmd 'CMD']";
+const USAGE: &str =
+    "usage: oxtail-bench [--only AREA] [--samples N] [--other-cmd 'CMD'] [--other-hooks DIR]";
+
+/// Points `TMPDIR` at `/dev/shm` when unset and available; returns a line
+/// describing where scratch files live.
+fn choose_tmpdir() -> String {
+    if let Some(t) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
+        return format!(
+            "scratch under TMPDIR={} (from the environment)",
+            t.to_string_lossy()
+        );
+    }
+    if std::path::Path::new("/dev/shm").is_dir() {
+        // SAFETY: called from `main` before any thread is spawned.
+        unsafe { std::env::set_var("TMPDIR", "/dev/shm") };
+        return "scratch under TMPDIR=/dev/shm (tmpfs; set TMPDIR to override)".into();
+    }
+    format!(
+        "scratch under {} (no /dev/shm; set TMPDIR to override)",
+        std::env::temp_dir().display()
+    )
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -139,6 +180,7 @@ fn main() {
     let mut ctx = Ctx {
         samples: 200,
         other_cmd: None,
+        other_hooks: None,
         exe: std::env::current_exe().expect("own executable path"),
     };
     let mut only: Option<String> = None;
@@ -153,6 +195,7 @@ fn main() {
                 })
             }
             "--other-cmd" => ctx.other_cmd = it.next().cloned(),
+            "--other-hooks" => ctx.other_hooks = it.next().map(Into::into),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;
@@ -162,6 +205,10 @@ fn main() {
                 std::process::exit(2);
             }
         }
+    }
+    println!("{}", choose_tmpdir());
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at start: {}", l.trim());
     }
     let mut rows = Vec::new();
     for area in AREAS {

@@ -1,5 +1,6 @@
-//! Messaging figures, through the real tool bodies (target resolution, ledger,
-//! mailbox, budget) under a private temp root:
+//! Messaging figures. [`stdio`] drives real server processes over MCP (ours
+//! and `--other-cmd`); the in-process figures here call the real tool bodies
+//! (target resolution, ledger, mailbox, budget) under a private temp root:
 //! - send_message + read_my_messages round trip (median, p10/p90, and p99);
 //! - 4 sender processes × 500 messages into one receiver draining concurrently:
 //!   messages/s, lost and duplicated counts;
@@ -27,6 +28,8 @@ use oxtail::wake::tmux::Tmux;
 use oxtail::wake::{Strategy, WakeSettings, Waker};
 
 use super::{Ctx, Row};
+
+mod stdio;
 
 const RECEIVER: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
 const SENDER: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -130,6 +133,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     let mut rows = round_trip(ctx.samples.max(100));
     rows.extend(fan_in(ctx));
     rows.extend(ask_latency((ctx.samples / 10).clamp(10, 40)));
+    rows.extend(stdio::run(ctx));
     rows
 }
 
@@ -155,8 +159,12 @@ fn round_trip(samples: usize) -> Vec<Row> {
     }
     let p99 = percentile(&times, 0.99);
     vec![
-        Row::new("messaging: send+read round trip", "µs", times),
-        Row::new("messaging: send+read round trip p99", "µs", vec![p99]),
+        Row::new("messaging in-process: send+read round trip", "µs", times),
+        Row::new(
+            "messaging in-process: send+read round trip p99",
+            "µs",
+            vec![p99],
+        ),
     ]
 }
 
@@ -252,17 +260,17 @@ fn fan_in(ctx: &Ctx) -> Vec<Row> {
     let unique = ids.len();
     vec![
         Row::new(
-            format!("messaging: fan-in {SENDERS}x{PER_SENDER} throughput"),
+            format!("messaging in-process: fan-in {SENDERS} procs x {PER_SENDER} throughput"),
             "msg/s",
             vec![total as f64 / elapsed],
         ),
         Row::new(
-            "messaging: fan-in lost",
+            "messaging in-process: fan-in lost",
             "msgs",
             vec![total.saturating_sub(unique) as f64],
         ),
         Row::new(
-            "messaging: fan-in duplicated",
+            "messaging in-process: fan-in duplicated",
             "msgs",
             vec![(received - unique) as f64],
         ),
@@ -344,7 +352,7 @@ fn ask_latency(samples: usize) -> Vec<Row> {
     let _ = responder.join();
     vec![Row::new(
         format!(
-            "messaging: ask_peer latency above a {} ms responder",
+            "messaging in-process: ask_peer latency above a {} ms responder",
             RESPONDER_DELAY.as_millis()
         ),
         "ms",
