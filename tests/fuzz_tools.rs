@@ -381,8 +381,6 @@ fn fuzzed_raw_lines_never_kill_the_server() {
 /// 2.0: `id` is required in every response, `null` only when it cannot be
 /// read). Without it the client waits for that id forever.
 #[test]
-#[ignore = "open defect (src/server + rmcp 3.11): rmcp answers an undecodable request with \
-            an id-less -32600, so the client waits forever; run with --ignored"]
 fn invalid_requests_are_answered_with_their_id() {
     let mut f = setup();
     let cases: [(&str, Value); 4] = [

@@ -17,7 +17,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
-use super::{ServerCtx, lifecycle, tools};
+use super::{ServerCtx, lifecycle, stdin_guard, tools};
 
 /// The version the original reports in `serverInfo`.
 pub const SERVER_VERSION: &str = "0.14.0";
@@ -85,9 +85,17 @@ impl ServerHandler for Handler {
 
     async fn on_custom_request(
         &self,
-        _request: CustomRequest,
+        request: CustomRequest,
         _context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
+        if request.method == stdin_guard::INVALID_REQUEST_METHOD {
+            // A request rmcp could not decode, rewritten by the stdin guard so
+            // that its error keeps the client's id.
+            let params = request.params.unwrap_or_default();
+            let code = params["code"].as_i64().unwrap_or(-32600) as i32;
+            let message = params["message"].as_str().unwrap_or("Invalid request");
+            return Err(McpError::new(ErrorCode(code), message.to_string(), None));
+        }
         Err(method_not_found())
     }
 

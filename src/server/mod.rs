@@ -12,6 +12,7 @@
 pub mod ctx;
 pub mod handler;
 pub mod lifecycle;
+pub mod stdin_guard;
 pub mod tmux_query;
 pub mod tools;
 
@@ -92,7 +93,7 @@ async fn run() -> i32 {
     let (eof_tx, mut eof_rx) = watch::channel(false);
     let (reader, writer) = rmcp::transport::io::stdio_pipes();
     let reader = EofNotify {
-        inner: reader,
+        inner: stdin_guard::StdinGuard::new(reader),
         eof: eof_tx,
     };
     let handler = Handler {
