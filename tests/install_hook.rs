@@ -58,7 +58,7 @@ fn absent_settings_are_created_and_a_rerun_changes_nothing() {
         report
             .out
             .iter()
-            .any(|l| l.contains("Installed oxtail hooks v7"))
+            .any(|l| l.contains("Installed oxtail hooks v8"))
     );
     let v = read_json(&settings(home));
     assert_eq!(v["_oxtailHook"]["version"], HOOK_MARKER_VERSION);
@@ -95,7 +95,7 @@ fn absent_settings_are_created_and_a_rerun_changes_nothing() {
     let report = install_at(home, SystemTime::now()).unwrap();
     assert_eq!(
         report.out,
-        vec!["oxtail hooks already installed (v7). No changes."]
+        vec!["oxtail hooks already installed (v8). No changes."]
     );
     assert_eq!(fs::read(settings(home)).unwrap(), before);
     assert!(backups(home).is_empty());
@@ -226,7 +226,7 @@ fn an_older_install_is_replaced_in_place() {
         commands(&v, "Stop"),
         vec!["\"$HOME/.oxtail/hooks/stop.sh\""]
     );
-    assert_eq!(v["_oxtailHook"]["version"], 7);
+    assert_eq!(v["_oxtailHook"]["version"], 8);
     assert_eq!(
         assess(home),
         Freshness::Ok {
@@ -419,12 +419,12 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("pretooluse", "f326a3e5c76e7631"),
         ("stop", "9f3000dd790765b3"),
         ("userpromptsubmit", "aed47624dcb4ef73"),
-        ("common", "806e93dedf0d3301"),
+        ("common", "967d34b07338376d"),
         ("deliver", "c56e3008bbb73e01"),
         ("awk", "33739f9dcab04e31"),
-        ("lock", "d72e12b57629ac62"),
+        ("lock", "d6f6285fa2efc9ae"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 7);
+    assert_eq!(HOOK_MARKER_VERSION, 8);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(

@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 use crate::store::paths::Layout;
 
 /// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
-/// (the original stopped at 6; 7 = the Rust rewrite's hooks).
-pub const HOOK_MARKER_VERSION: u64 = 7;
+/// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
+/// owner-write and stale re-check fixes, symlinked mailboxes skipped).
+pub const HOOK_MARKER_VERSION: u64 = 8;
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";

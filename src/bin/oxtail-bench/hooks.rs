@@ -103,22 +103,6 @@ fn run_once(script: Option<&Path>, home: &Path, payload: &str) -> (Duration, usi
     (t.elapsed(), out.stdout.len())
 }
 
-fn series(
-    name: &str,
-    n: usize,
-    mut before: impl FnMut(),
-    script: Option<&Path>,
-    home: &Path,
-    payload: &str,
-) -> Row {
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        before();
-        samples.push(run_once(script, home, payload).0);
-    }
-    Row::micros(name, &samples).of("-")
-}
-
 /// Copies `dir/*.sh` into `home/.oxtail/hooks/` (mode 0755), as the other
 /// implementation's installer places them.
 fn copy_hooks(dir: &Path, home: &Path) -> std::io::Result<()> {
@@ -136,156 +120,211 @@ fn copy_hooks(dir: &Path, home: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &Ctx) -> Vec<Row> {
-    let payload = format!(
-        "{{\"session_id\":\"{SID}\",\"transcript_path\":\"/t.jsonl\",\"cwd\":\"/p\",\"prompt_id\":\"p1\",\"permission_mode\":\"default\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{\"command\":\"ls -la\",\"description\":\"list\"}},\"tool_use_id\":\"toolu_01\"}}"
-    );
-    let n = ctx.samples.max(5);
-    let floor_home = Home::new();
-    let h = floor_home.0.as_path();
-    let mut rows = vec![
-        series(
-            "hooks: bash -c 'exit 0' (floor)",
-            n,
-            || {},
-            None,
-            h,
-            &payload,
-        ),
-        series(
-            "hooks: bash + mkdir + awk + rm (delivery floor)",
-            n,
-            || {},
-            Some(Path::new("floor")),
-            h,
-            &payload,
-        ),
-    ];
-
-    let ours = Home::new();
-    install_at(&ours.0, SystemTime::now()).expect("install hooks");
-    rows.extend(measure("ours", &ours.0, ctx, &payload));
-    if let Some(dir) = &ctx.other_hooks {
-        let other = Home::new();
-        match copy_hooks(dir, &other.0) {
-            Ok(()) => rows.extend(measure("other", &other.0, ctx, &payload)),
-            Err(e) => eprintln!("hooks: cannot copy {}: {e}", dir.display()),
-        }
-    }
-    rows
+/// Which program a scenario runs.
+#[derive(Clone, Copy)]
+enum Script {
+    /// `bash -c 'exit 0'`: the floor of every hook.
+    Exit0,
+    /// [`SPAWN_FLOOR`]: the floor of a delivering run.
+    Floor,
+    /// An installed hook, by file name.
+    Hook(&'static str),
 }
 
-/// Every hook scenario against the hooks installed under `home`.
-fn measure(imp: &'static str, home: &Path, ctx: &Ctx, payload: &str) -> Vec<Row> {
-    let layout = Layout::at(home.join(".oxtail"));
-    std::fs::create_dir_all(layout.sessions_dir()).expect("sessions dir");
-    std::fs::create_dir_all(layout.mailboxes_dir()).expect("mailboxes dir");
-    register(&layout, 100, SID);
-    register(&layout, 101, SID);
-    register(&layout, 200, OTHER);
-    std::fs::write(layout.mailbox(100), "").expect("mailbox");
+/// Which payload a scenario pipes in.
+#[derive(Clone, Copy)]
+enum Payload {
+    PreToolUse,
+    Stop,
+}
 
-    let pre = layout.hook("pretooluse.sh");
-    let stop = layout.hook("stop.sh");
-    let ups = layout.hook("userpromptsubmit.sh");
+/// One measured scenario: a name, what runs, how many samples, and what to
+/// queue before each run.
+struct Scenario {
+    name: &'static str,
+    script: Script,
+    payload: Payload,
+    heavy: bool,
+    before: fn(&Layout),
+}
+
+fn clear(l: &Layout) {
+    let _ = mailbox::drain(l, 100);
+    let _ = mailbox::drain(l, 101);
+    let _ = mailbox::drain(l, 200);
+}
+
+const SCENARIOS: &[Scenario] = &[
+    sc("hooks: bash -c 'exit 0' (floor)", Script::Exit0, |_| {}),
+    sc(
+        "hooks: bash + mkdir + awk + rm (delivery floor)",
+        Script::Floor,
+        |_| {},
+    ),
+    sc(
+        "hooks: pretooluse, nothing queued",
+        Script::Hook("pretooluse.sh"),
+        clear,
+    ),
+    sc(
+        "hooks: pretooluse, mail only for another session",
+        Script::Hook("pretooluse.sh"),
+        |l| {
+            clear(l);
+            fill(l, 200, 5);
+        },
+    ),
+    sc(
+        "hooks: pretooluse, 1 queued",
+        Script::Hook("pretooluse.sh"),
+        |l| {
+            clear(l);
+            fill(l, 100, 1);
+        },
+    ),
+    sc(
+        "hooks: pretooluse, 10 queued",
+        Script::Hook("pretooluse.sh"),
+        |l| {
+            clear(l);
+            fill(l, 100, 10);
+        },
+    ),
+    sc(
+        "hooks: pretooluse, 10 queued in 2 siblings",
+        Script::Hook("pretooluse.sh"),
+        |l| {
+            clear(l);
+            fill(l, 100, 5);
+            fill(l, 101, 5);
+        },
+    ),
+    // 200 queued: ours delivers the first 50 and rewrites the rest (push
+    // budget); the original delivers all 200 in one envelope.
+    Scenario {
+        heavy: true,
+        ..sc(
+            "hooks: pretooluse, 200 queued",
+            Script::Hook("pretooluse.sh"),
+            |l| {
+                clear(l);
+                fill(l, 100, 200);
+            },
+        )
+    },
+    Scenario {
+        payload: Payload::Stop,
+        ..sc(
+            "hooks: stop, nothing queued",
+            Script::Hook("stop.sh"),
+            clear,
+        )
+    },
+    Scenario {
+        payload: Payload::Stop,
+        ..sc("hooks: stop, 10 queued", Script::Hook("stop.sh"), |l| {
+            clear(l);
+            fill(l, 100, 10);
+        })
+    },
+    sc(
+        "hooks: userpromptsubmit",
+        Script::Hook("userpromptsubmit.sh"),
+        clear,
+    ),
+];
+
+const fn sc(name: &'static str, script: Script, before: fn(&Layout)) -> Scenario {
+    Scenario {
+        name,
+        script,
+        payload: Payload::PreToolUse,
+        heavy: false,
+        before,
+    }
+}
+
+/// One implementation's hooks under a private HOME.
+struct Install {
+    imp: &'static str,
+    home: Home,
+    layout: Layout,
+}
+
+impl Install {
+    fn new(
+        imp: &'static str,
+        populate: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Option<Install> {
+        let home = Home::new();
+        if let Err(e) = populate(&home.0) {
+            eprintln!("hooks: cannot install {imp} hooks: {e}");
+            return None;
+        }
+        let layout = Layout::at(home.0.join(".oxtail"));
+        std::fs::create_dir_all(layout.sessions_dir()).expect("sessions dir");
+        std::fs::create_dir_all(layout.mailboxes_dir()).expect("mailboxes dir");
+        register(&layout, 100, SID);
+        register(&layout, 101, SID);
+        register(&layout, 200, OTHER);
+        std::fs::write(layout.mailbox(100), "").expect("mailbox");
+        Some(Install { imp, home, layout })
+    }
+}
+
+/// Every scenario, sample by sample in alternation across implementations
+/// (so load drifts hit both alike); floors run once per sample, as `-`.
+pub fn run(ctx: &Ctx) -> Vec<Row> {
+    let pre_payload = format!(
+        "{{\"session_id\":\"{SID}\",\"transcript_path\":\"/t.jsonl\",\"cwd\":\"/p\",\"prompt_id\":\"p1\",\"permission_mode\":\"default\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{\"command\":\"ls -la\",\"description\":\"list\"}},\"tool_use_id\":\"toolu_01\"}}"
+    );
     let stop_payload = format!(
         "{{\"session_id\":\"{SID}\",\"hook_event_name\":\"Stop\",\"stop_hook_active\":false,\"last_assistant_message\":\"done\"}}"
     );
-    let n = ctx.samples.max(5);
-    let heavy = (ctx.samples / 4).max(5);
-    let clear = || {
-        let _ = mailbox::drain(&layout, 100);
-        let _ = mailbox::drain(&layout, 101);
-    };
+    let mut installs = Vec::new();
+    installs.extend(Install::new("ours", |h| {
+        install_at(h, SystemTime::now()).map(|_| ())
+    }));
+    if let Some(dir) = &ctx.other_hooks {
+        installs.extend(Install::new("other", |h| {
+            copy_hooks(dir, h).map_err(|e| format!("{}: {e}", dir.display()))
+        }));
+    }
     let mut rows = Vec::new();
-    let mut row = |r: Row| rows.push(r.of(imp));
-
-    row(series(
-        "hooks: pretooluse, nothing queued",
-        n,
-        || {},
-        Some(&pre),
-        home,
-        payload,
-    ));
-    fill(&layout, 200, 5);
-    row(series(
-        "hooks: pretooluse, mail only for another session",
-        n,
-        || {},
-        Some(&pre),
-        home,
-        payload,
-    ));
-    let _ = mailbox::drain(&layout, 200);
-    row(series(
-        "hooks: pretooluse, 1 queued",
-        n,
-        || fill(&layout, 100, 1),
-        Some(&pre),
-        home,
-        payload,
-    ));
-    clear();
-    row(series(
-        "hooks: pretooluse, 10 queued",
-        n,
-        || fill(&layout, 100, 10),
-        Some(&pre),
-        home,
-        payload,
-    ));
-    clear();
-    row(series(
-        "hooks: pretooluse, 10 queued in 2 siblings",
-        n,
-        || {
-            fill(&layout, 100, 5);
-            fill(&layout, 101, 5);
-        },
-        Some(&pre),
-        home,
-        payload,
-    ));
-    clear();
-    // 200 queued: ours delivers the first 50 and rewrites the rest (push
-    // budget); the original delivers all 200 in one envelope.
-    row(series(
-        "hooks: pretooluse, 200 queued",
-        heavy,
-        || {
-            clear();
-            fill(&layout, 100, 200);
-        },
-        Some(&pre),
-        home,
-        payload,
-    ));
-    clear();
-    row(series(
-        "hooks: stop, nothing queued",
-        n,
-        || {},
-        Some(&stop),
-        home,
-        &stop_payload,
-    ));
-    row(series(
-        "hooks: stop, 10 queued",
-        n,
-        || fill(&layout, 100, 10),
-        Some(&stop),
-        home,
-        &stop_payload,
-    ));
-    clear();
-    row(series(
-        "hooks: userpromptsubmit",
-        n,
-        || {},
-        Some(&ups),
-        home,
-        payload,
-    ));
+    for s in SCENARIOS {
+        let n = if s.heavy {
+            (ctx.samples / 4).max(5)
+        } else {
+            ctx.samples.max(5)
+        };
+        let payload = match s.payload {
+            Payload::PreToolUse => &pre_payload,
+            Payload::Stop => &stop_payload,
+        };
+        let targets: &[Install] = match s.script {
+            Script::Hook(_) => &installs,
+            _ => &installs[..installs.len().min(1)],
+        };
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); targets.len()];
+        for _ in 0..n {
+            for (inst, out) in targets.iter().zip(samples.iter_mut()) {
+                (s.before)(&inst.layout);
+                let script = match s.script {
+                    Script::Exit0 => None,
+                    Script::Floor => Some(Path::new("floor").to_path_buf()),
+                    Script::Hook(f) => Some(inst.layout.hook(f)),
+                };
+                out.push(run_once(script.as_deref(), &inst.home.0, payload).0);
+            }
+        }
+        for (inst, v) in targets.iter().zip(samples) {
+            let imp = if matches!(s.script, Script::Hook(_)) {
+                inst.imp
+            } else {
+                "-"
+            };
+            rows.push(Row::micros(s.name, &v).of(imp));
+        }
+    }
     rows
 }

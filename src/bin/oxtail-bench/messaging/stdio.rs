@@ -36,31 +36,50 @@ fn messages(v: &Value) -> &[Value] {
     v["messages"].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
-/// A (claimed) sends 200 B to B; B reads it back. Timed together.
+/// A (claimed) sends 200 B to B; B reads it back. Timed together, and each
+/// half apart; an MCP `ping` to B alongside is the stdio floor of one call.
 fn round_trip(imp: &Impl, samples: usize) -> Vec<Row> {
     let sb = Sandbox::new("rt");
     let (a_sid, b_sid) = (session_id(TAG_RT, 1), session_id(TAG_RT, 2));
     let mut a = Server::start_claimed(imp, &sb, &a_sid);
     let mut b = Server::start_claimed(imp, &sb, &b_sid);
     let send = json!({"target": b_sid, "body": "x".repeat(200)});
-    let mut times = Vec::with_capacity(samples);
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (mut total, mut sends, mut reads, mut pings) = (vec![], vec![], vec![], vec![]);
     for i in 0..samples + 10 {
         let t = Instant::now();
         let sent = a.call("send_message", send.clone());
+        let t_sent = t.elapsed();
         let got = b.call("read_my_messages", json!({}));
         let elapsed = t.elapsed();
         let ok = sent["ok"] == true
             && messages(&got).len() == 1
             && messages(&got)[0]["id"] == sent["message_id"];
         assert!(ok, "{}: round trip: sent {sent} got {got}", imp.label);
+        let t = Instant::now();
+        let pong = b.request("ping", json!({}));
+        let ping = t.elapsed();
+        assert!(pong.get("result").is_some(), "{}: ping: {pong}", imp.label);
         if i >= 10 {
-            times.push(elapsed.as_secs_f64() * 1e6);
+            total.push(us(elapsed));
+            sends.push(us(t_sent));
+            reads.push(us(elapsed - t_sent));
+            pings.push(us(ping));
         }
     }
-    let p99 = percentile(&times, 0.99);
+    let p99 = percentile(&total, 0.99);
+    let name = "messaging stdio: send+read round trip";
     vec![
-        Row::new("messaging stdio: send+read round trip", "µs", times).of(imp.label),
-        Row::new("messaging stdio: send+read round trip p99", "µs", vec![p99]).of(imp.label),
+        Row::new(name, "µs", total).of(imp.label),
+        Row::new(format!("{name} p99"), "µs", vec![p99]).of(imp.label),
+        Row::new(format!("{name}: send_message part"), "µs", sends).of(imp.label),
+        Row::new(format!("{name}: read_my_messages part"), "µs", reads).of(imp.label),
+        Row::new(
+            "messaging stdio: ping (stdio floor of one call)",
+            "µs",
+            pings,
+        )
+        .of(imp.label),
     ]
 }
 
