@@ -3,7 +3,8 @@
 //! Invariant defended: numeric variables are parsed exactly like JavaScript's
 //! `Number()` (the original's rule), so the same environment configures a Node
 //! peer and a Rust peer identically; anything that is not a positive finite
-//! number falls back to the documented default.
+//! number falls back to the documented default; numbers we write are printed
+//! the way JavaScript prints them (integral values without `.0`).
 
 /// Parse like JavaScript `Number(text)`; `None` stands for NaN.
 pub fn js_number(text: &str) -> Option<f64> {
@@ -58,6 +59,16 @@ pub fn js_number(text: &str) -> Option<f64> {
     t.parse::<f64>().ok()
 }
 
+/// `x` as JSON the way JavaScript prints it: an integral value below 2^53 in
+/// magnitude becomes an integer (`45000`, not `45000.0`).
+pub fn js_number_value(x: f64) -> serde_json::Value {
+    if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 {
+        serde_json::Value::from(x as i64)
+    } else {
+        serde_json::Value::from(x)
+    }
+}
+
 /// A positive finite number from the environment variable `name`, else `default`.
 pub fn positive_env(name: &str, default: f64) -> f64 {
     std::env::var(name)
@@ -69,7 +80,24 @@ pub fn positive_env(name: &str, default: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::js_number;
+    use super::{js_number, js_number_value};
+
+    #[test]
+    fn prints_like_javascript() {
+        assert_eq!(
+            serde_json::to_string(&js_number_value(45_000.0)).unwrap(),
+            "45000"
+        );
+        assert_eq!(
+            serde_json::to_string(&js_number_value(700.5)).unwrap(),
+            "700.5"
+        );
+        assert_eq!(serde_json::to_string(&js_number_value(-3.0)).unwrap(), "-3");
+        assert_eq!(
+            serde_json::to_string(&js_number_value(1e300)).unwrap(),
+            "1e300"
+        );
+    }
 
     #[test]
     fn follows_javascript_number() {

@@ -6,9 +6,11 @@
 //! calls nothing above it. AGENTS.md keeps the module map.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod identity;
+pub mod mcp_client;
 pub mod project;
 pub mod server;
 pub mod store;

@@ -60,12 +60,9 @@ fn age(path: &Path, secs: u64) {
     fs::File::open(path).unwrap().set_modified(t).unwrap();
 }
 
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
+#[path = "shared/process.rs"]
+mod process;
+use process::dead_pid;
 
 fn entry(pid: u32) -> Entry {
     Entry {

@@ -255,7 +255,7 @@ fn sender_loop(s: &Soak, i: usize) {
 /// Forget a sender process; note it when it died without being killed.
 fn finish_incarnation(s: &Soak, mut srv: Server) {
     s.remove(srv.pid);
-    if let Ok(Some(st)) = srv.child.try_wait()
+    if let Ok(Some(st)) = srv.child().try_wait()
         && !s.killed.lock().unwrap().contains(&srv.pid)
     {
         s.log

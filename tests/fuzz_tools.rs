@@ -298,9 +298,9 @@ fn fuzzed_tool_calls_always_get_a_well_formed_answer() {
         panic!("fuzzing found a defect: {e}");
     }
     assert!(
-        f.srv.garbage.is_empty(),
+        f.srv.garbage().is_empty(),
         "non-JSON-RPC output: {:?}",
-        f.srv.garbage
+        f.srv.garbage()
     );
     assert!(f.srv.alive(), "server died");
     assert!(

@@ -24,10 +24,9 @@ use serde_json::{Value, json};
 
 use crate::store::paths::Layout;
 
-pub mod mcp_client;
 pub mod sandbox;
 
-use mcp_client::{McpClient, ToolResult};
+use crate::mcp_client::{McpClient, ToolResult};
 use sandbox::Sandbox;
 
 /// The two agents' session ids (fixed, so the transcript is stable).
@@ -232,7 +231,8 @@ impl Demo {
                 .map_err(|e| format!("cannot create the {name} log: {e}"))?;
             cmd.stderr(Stdio::from(log));
             let mut client = McpClient::spawn(name, cmd)?;
-            let init = client.initialize("claude-code", ANSWER)?;
+            let init = client.initialize("claude-code", env!("CARGO_PKG_VERSION"), ANSWER)?;
+            let init = &init["result"];
             let server = &init["serverInfo"];
             self.t.line(
                 name,

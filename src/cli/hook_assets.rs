@@ -39,51 +39,33 @@ pub struct HookFile {
     pub text: &'static str,
 }
 
+/// A [`HookFile`] whose text is `assets/<file>`, so the installed name and the
+/// shipped bytes cannot drift apart.
+macro_rules! hook_file {
+    ($id:literal, $file:literal, $event:expr) => {
+        HookFile {
+            id: $id,
+            file: $file,
+            event: $event,
+            text: include_str!(concat!("../../assets/", $file)),
+        }
+    };
+}
+
 /// Every installed file: the three hooks first (in registration order), then
 /// the libraries they source.
 pub const HOOK_FILES: [HookFile; 7] = [
-    HookFile {
-        id: "pretooluse",
-        file: "pretooluse.sh",
-        event: Some("PreToolUse"),
-        text: include_str!("../../assets/pretooluse.sh"),
-    },
-    HookFile {
-        id: "stop",
-        file: "stop.sh",
-        event: Some("Stop"),
-        text: include_str!("../../assets/stop.sh"),
-    },
-    HookFile {
-        id: "userpromptsubmit",
-        file: "userpromptsubmit.sh",
-        event: Some("UserPromptSubmit"),
-        text: include_str!("../../assets/userpromptsubmit.sh"),
-    },
-    HookFile {
-        id: "common",
-        file: "oxtail-hook-common.sh",
-        event: None,
-        text: include_str!("../../assets/oxtail-hook-common.sh"),
-    },
-    HookFile {
-        id: "deliver",
-        file: "oxtail-hook-deliver.sh",
-        event: None,
-        text: include_str!("../../assets/oxtail-hook-deliver.sh"),
-    },
-    HookFile {
-        id: "awk",
-        file: "oxtail-hook.awk",
-        event: None,
-        text: include_str!("../../assets/oxtail-hook.awk"),
-    },
-    HookFile {
-        id: "lock",
-        file: "oxtail-lock.sh",
-        event: None,
-        text: include_str!("../../assets/oxtail-lock.sh"),
-    },
+    hook_file!("pretooluse", "pretooluse.sh", Some("PreToolUse")),
+    hook_file!("stop", "stop.sh", Some("Stop")),
+    hook_file!(
+        "userpromptsubmit",
+        "userpromptsubmit.sh",
+        Some("UserPromptSubmit")
+    ),
+    hook_file!("common", "oxtail-hook-common.sh", None),
+    hook_file!("deliver", "oxtail-hook-deliver.sh", None),
+    hook_file!("awk", "oxtail-hook.awk", None),
+    hook_file!("lock", "oxtail-lock.sh", None),
 ];
 
 /// The three hooks registered in settings (files with an event).

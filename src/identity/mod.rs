@@ -56,33 +56,30 @@ impl EnvVars {
     }
 }
 
-fn claude_client(env: &EnvVars, cwd: &str) -> Client {
-    // An empty CLAUDE_CODE_SESSION_ID is normalised to null (safe divergence).
-    let sid = env.non_empty("CLAUDE_CODE_SESSION_ID");
+/// A client of `client_type` whose id (when there is one) came from the env.
+fn env_client(client_type: ClientType, sid: Option<String>, cwd: &str) -> Client {
     Client {
-        client_type: ClientType::ClaudeCode,
+        client_type,
         transcript_path: sid
             .as_deref()
-            .and_then(|s| transcript_path_for(ClientType::ClaudeCode, s, cwd)),
+            .and_then(|s| transcript_path_for(client_type, s, cwd)),
         session_id_source: sid.as_ref().map(|_| "env".to_string()),
         session_id: sid,
         cwd: cwd.to_string(),
     }
 }
 
+fn claude_client(env: &EnvVars, cwd: &str) -> Client {
+    // An empty CLAUDE_CODE_SESSION_ID is normalised to null (safe divergence).
+    let sid = env.non_empty("CLAUDE_CODE_SESSION_ID");
+    env_client(ClientType::ClaudeCode, sid, cwd)
+}
+
 fn codex_client(env: &EnvVars, cwd: &str) -> Client {
     let sid = env
         .non_empty("CODEX_THREAD_ID")
         .or_else(|| env.non_empty("CODEX_COMPANION_SESSION_ID"));
-    Client {
-        client_type: ClientType::Codex,
-        transcript_path: sid
-            .as_deref()
-            .and_then(|s| transcript_path_for(ClientType::Codex, s, cwd)),
-        session_id_source: sid.as_ref().map(|_| "env".to_string()),
-        session_id: sid,
-        cwd: cwd.to_string(),
-    }
+    env_client(ClientType::Codex, sid, cwd)
 }
 
 /// §1.4.1: the client as the environment describes it.

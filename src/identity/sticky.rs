@@ -4,6 +4,7 @@
 //! Invariant defended: claim-store trouble never fails a claim or startup —
 //! every error is swallowed and recovery simply abstains.
 
+use crate::clock::now_s;
 use crate::store::claims::{self, ClaimRecord};
 use crate::store::paths::Layout;
 use crate::store::registry::{Client, ClientType, Entry};
@@ -12,13 +13,6 @@ use super::proctree;
 
 /// Source name of an id recovered from a sticky claim.
 pub const SOURCE_STICKY: &str = "sticky-claim";
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 /// Write (or refresh) the claim for `entry`. Skipped without an id or for an
 /// unknown type; errors are ignored.

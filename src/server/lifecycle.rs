@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::ServerCtx;
 use super::tmux_query;
+use crate::clock::now_s;
 use crate::identity::detect::{self, Diagnosis};
 use crate::identity::{self, EnvVars, SOURCE_TOOLS_CALL_META, sticky};
 use crate::store::paths::Layout;
@@ -25,10 +26,6 @@ use crate::wake::tmux::Tmux;
 
 /// Late re-detect delays, measured from `notifications/initialized`.
 pub const RETRY_DELAYS_MS: [u64; 4] = [1_000, 5_000, 30_000, 300_000];
-
-fn now_s() -> i64 {
-    super::tools::common::now_s()
-}
 
 /// The process cwd as the OS reports it (physical path).
 pub fn process_cwd() -> String {

@@ -52,10 +52,7 @@ pub fn mtime_ms(meta: &fs::Metadata) -> Option<f64> {
 
 /// Wall-clock milliseconds since the epoch.
 pub fn now_ms() -> f64 {
-    match std::time::SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as f64,
-        Err(_) => 0.0,
-    }
+    crate::clock::now_ms() as f64
 }
 
 #[cfg(test)]

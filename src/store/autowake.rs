@@ -102,7 +102,7 @@ pub fn claim(
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
         Err(e) => return Err(e),
     };
-    let record = serde_json::json!({"sessionId": session_id, "replyTo": reply_to, "at": now_ms_value(now_ms)});
+    let record = serde_json::json!({"sessionId": session_id, "replyTo": reply_to, "at": crate::config::js_number_value(now_ms)});
     file.write_all(record.to_string().as_bytes())?;
     stamp_times(&file, now_ms);
     drop(file);
@@ -114,19 +114,10 @@ pub fn claim(
         .mode(FILE_MODE)
         .open(&rate)
     {
-        let _ = f.write_all(now_ms_value(now_ms).to_string().as_bytes());
+        let _ = f.write_all(crate::config::js_number_value(now_ms).to_string().as_bytes());
         stamp_times(&f, now_ms);
     }
     Ok(true)
-}
-
-/// `now_ms` as JSON: an integer when integral (JavaScript prints no `.0`).
-fn now_ms_value(now_ms: f64) -> serde_json::Value {
-    if now_ms.fract() == 0.0 && now_ms.abs() < 9.007_199_254_740_992e15 {
-        serde_json::Value::from(now_ms as i64)
-    } else {
-        serde_json::Value::from(now_ms)
-    }
 }
 
 fn stamp_times(file: &File, now_ms: f64) {

@@ -13,13 +13,15 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::paths::{DIR_MODE, FILE_MODE, Layout};
+use super::file;
+use super::paths::{DIR_MODE, Layout};
+use crate::clock::now_ms;
 
 /// Claims older than this are garbage-collected when a claim is written.
 pub const CLAIM_MAX_AGE_MS: i64 = 14 * 24 * 3600 * 1000;
@@ -43,13 +45,6 @@ pub struct ClaimRecord {
     pub transcript_path: Option<String>,
     pub claimed_at: i64,
     pub server_pid: u32,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn ensure_claims_dir(dir: &Path) -> io::Result<()> {
@@ -102,23 +97,7 @@ pub fn write_claim(layout: &Layout, rec: &ClaimRecord) -> io::Result<()> {
     ensure_claims_dir(&dir)?;
     gc(layout);
     let path = layout.claim(&rec.client_type, &rec.cwd, &rec.session_id);
-    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
-    let text = serde_json::to_string_pretty(rec).map_err(io::Error::other)?;
-    let res = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(FILE_MODE)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        drop(f);
-        fs::rename(&tmp, &path)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
+    file::write_pretty_json(&path, rec)
 }
 
 fn key(a: &Ancestor) -> Option<(i64, &str)> {
@@ -195,6 +174,7 @@ pub fn recover_claim(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::now_s;
 
     fn anc(list: &[(i64, &str)]) -> Vec<Ancestor> {
         list.iter()
@@ -224,10 +204,6 @@ mod tests {
         let t = tmp.path().join("t.jsonl");
         fs::write(&t, "{}\n").unwrap();
         (tmp, layout, t)
-    }
-
-    fn now_s() -> i64 {
-        now_ms() / 1000
     }
 
     #[test]

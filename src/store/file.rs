@@ -6,7 +6,8 @@
 //!   prefixed with `\n` so only the torn record is lost;
 //! - atomic replace: readers see either the old or the new whole file, never a
 //!   half-written one (temp `<target>.tmp.<pid>.<12hex>`, `0600`, same dir,
-//!   then `rename`);
+//!   then `rename`); the registry and claim records use the original's temp
+//!   name `<target>.<own pid>.tmp` instead ([`write_pretty_json`]);
 //! - tolerant reading: files are read whole as bytes and split on `\n`; lines
 //!   keep their raw bytes (so survivors are written back byte-exact even when
 //!   they hold invalid UTF-8) and are decoded lossily (U+FFFD) only for parsing;
@@ -93,6 +94,33 @@ pub fn atomic_replace(target: &Path, content: &[u8]) -> StoreResult<()> {
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
         StoreError::io("atomically replace", target, e)
+    })
+}
+
+/// Write `value` as pretty JSON (2 spaces, no trailing newline) to `target`
+/// atomically: a `0600` temp `<target>.<own pid>.tmp` (the name the original
+/// uses for registry and claim files, so its readers' `*.json` filters skip
+/// it), then `rename`. On failure the temp is removed.
+pub fn write_pretty_json(target: &Path, value: &impl serde::Serialize) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+    let mut tmp = target.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let write = || -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        drop(f);
+        // A temp left behind by a crashed writer may have looser bits.
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(FILE_MODE))?;
+        fs::rename(&tmp, target)
+    };
+    write().inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
     })
 }
 
@@ -218,6 +246,23 @@ mod tests {
         let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(fs::read(&p).unwrap(), b"x\n");
+    }
+
+    #[test]
+    fn pretty_json_replaces_a_loose_stale_temp_and_leaves_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("7.json");
+        let stale = tmp
+            .path()
+            .join(format!("7.json.{}.tmp", std::process::id()));
+        fs::write(&stale, b"junk junk junk").unwrap();
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o644)).unwrap();
+        write_pretty_json(&p, &serde_json::json!({"a": 1})).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "{\n  \"a\": 1\n}");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(!stale.exists());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{StoreError, StoreResult};
+use crate::config::js_number_value;
 
 /// Optional correlation fields of a new message (empty = absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,10 +42,7 @@ pub fn new_hex_id() -> String {
 
 /// Seconds since the Unix epoch (floor).
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::now_s() as u64
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
@@ -262,12 +260,9 @@ pub fn to_compact(v: &Value) -> String {
 
 fn js_numbers(v: &Value) -> Value {
     match v {
-        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
-            Some(x) if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 => {
-                Value::from(x as i64)
-            }
-            _ => v.clone(),
-        },
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            n.as_f64().map_or_else(|| v.clone(), js_number_value)
+        }
         Value::Array(a) => Value::Array(a.iter().map(js_numbers).collect()),
         Value::Object(m) => {
             Value::Object(m.iter().map(|(k, v)| (k.clone(), js_numbers(v))).collect())

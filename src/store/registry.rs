@@ -15,13 +15,14 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::file;
 use super::paths::{FILE_MODE, Layout, ensure_private_dir};
 
 /// The agent's client kind. An unrecognised string from a newer peer reads as
@@ -201,28 +202,7 @@ pub fn to_pretty(entry: &Entry) -> String {
 /// Publish `entry` atomically, then garbage-collect dead same-id siblings.
 pub fn register(layout: &Layout, entry: &Entry) -> io::Result<()> {
     ensure_dir(layout)?;
-    let final_path = layout.session_entry(entry.server_pid);
-    let tmp = layout.sessions_dir().join(format!(
-        "{}.json.{}.tmp",
-        entry.server_pid,
-        std::process::id()
-    ));
-    let write = || -> io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(FILE_MODE)
-            .open(&tmp)?;
-        f.write_all(to_pretty(entry).as_bytes())?;
-        drop(f);
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(FILE_MODE))?;
-        fs::rename(&tmp, &final_path)
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
+    file::write_pretty_json(&layout.session_entry(entry.server_pid), entry)?;
     gc_dead_siblings(layout, entry);
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Message;
+use super::{Message, block_text, chat_role};
 use crate::store::paths::home_dir;
 
 #[derive(Deserialize)]
@@ -28,42 +28,21 @@ struct Body {
     content: Value,
 }
 
-fn is_role(v: &Option<Value>) -> Option<&str> {
-    match v.as_ref()?.as_str()? {
-        r @ ("user" | "assistant") => Some(r),
-        _ => None,
-    }
-}
-
 /// One Claude Code JSONL line → a message, if it is one.
 pub fn parse_line(line: &str) -> Option<Message> {
     if !line.contains("\"user\"") && !line.contains("\"assistant\"") {
         return None;
     }
     let l: Line = serde_json::from_str(line).ok()?;
-    is_role(&l.kind)?;
+    chat_role(&l.kind)?;
     let body = l.message?;
-    let role = is_role(&body.role)?.to_string();
+    let role = chat_role(&body.role)?;
     let text = match &body.content {
         Value::String(s) => s.clone(),
-        Value::Array(blocks) => {
-            let parts: Vec<&str> = blocks
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .collect();
-            parts.join("\n")
-        }
+        Value::Array(blocks) => block_text(blocks, &["text"], |_| true),
         _ => String::new(),
     };
-    if text.is_empty() {
-        return None;
-    }
-    Some(Message {
-        role,
-        text,
-        timestamp: l.timestamp,
-    })
+    Message::non_empty(role, text, l.timestamp)
 }
 
 /// Current Claude Code's directory name: every char that is not an ASCII

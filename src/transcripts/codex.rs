@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Message, dates, is_js_space};
+use super::{Message, block_text, chat_role, dates, is_js_space};
 use crate::store::paths::home_dir;
 
 #[derive(Deserialize)]
@@ -56,31 +56,12 @@ pub fn parse_line(line: &str) -> Option<Message> {
     if p.kind.as_ref()?.as_str()? != "message" {
         return None;
     }
-    let role = match p.role.as_ref()?.as_str()? {
-        r @ ("user" | "assistant") => r.to_string(),
-        _ => return None,
-    };
+    let role = chat_role(&p.role)?;
     let blocks = p.content.as_array()?;
-    let parts: Vec<&str> = blocks
-        .iter()
-        .filter(|b| {
-            matches!(
-                b.get("type").and_then(Value::as_str),
-                Some("input_text" | "output_text")
-            )
-        })
-        .filter_map(|b| b.get("text").and_then(Value::as_str))
-        .filter(|t| t.trim_matches(is_js_space).is_empty() || !is_injected(t))
-        .collect();
-    let text = parts.join("\n");
-    if text.is_empty() {
-        return None;
-    }
-    Some(Message {
-        role,
-        text,
-        timestamp: l.timestamp,
-    })
+    let text = block_text(blocks, &["input_text", "output_text"], |t| {
+        t.trim_matches(is_js_space).is_empty() || !is_injected(t)
+    });
+    Message::non_empty(role, text, l.timestamp)
 }
 
 /// `$CODEX_HOME/sessions` when `CODEX_HOME` is set and non-empty, else
@@ -98,7 +79,7 @@ pub fn recent_dirs() -> Vec<PathBuf> {
     if !base.is_dir() {
         return Vec::new();
     }
-    dates::recent_day_dirs(dates::now_ms())
+    dates::recent_day_dirs(crate::clock::now_ms())
         .into_iter()
         .map(|d| base.join(d))
         .filter(|d| d.is_dir())

@@ -4,25 +4,13 @@
 //! days back, the UTC date then the local date, de-duplicated in order — so a
 //! rollout written just after midnight in either zone is still found.
 
-/// `(year, month, day)` of a Unix day number (days since 1970-01-01), UTC.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// UTC `YYYY/MM/DD` of a Unix time in seconds.
+/// UTC `YYYY/MM/DD` of a Unix time in seconds (times before the epoch, which
+/// a running clock never produces here, read as the epoch).
 pub fn utc_day(secs: i64) -> String {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    format!("{y:04}/{m:02}/{d:02}")
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    // `YYYY-MM-DDTHH:MM:SSZ`
+    let stamp = humantime::format_rfc3339_seconds(t).to_string();
+    stamp[..10].replace('-', "/")
 }
 
 /// Local-time `YYYY/MM/DD` of a Unix time in seconds (honours `TZ`).
@@ -54,14 +42,6 @@ pub fn recent_day_dirs(now_ms: i64) -> Vec<String> {
         }
     }
     out
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -30,6 +30,41 @@ pub struct Message {
     pub timestamp: Value,
 }
 
+impl Message {
+    /// A message when `text` is non-empty (both formats drop empty ones).
+    fn non_empty(role: &str, text: String, timestamp: Value) -> Option<Message> {
+        (!text.is_empty()).then(|| Message {
+            role: role.to_string(),
+            text,
+            timestamp,
+        })
+    }
+}
+
+/// `"user"` or `"assistant"`, the only roles either format reports.
+fn chat_role(v: &Option<Value>) -> Option<&str> {
+    match v.as_ref()?.as_str()? {
+        r @ ("user" | "assistant") => Some(r),
+        _ => None,
+    }
+}
+
+/// The `text` of the content blocks whose `type` is one of `types` and whose
+/// text passes `keep`, joined with `\n` (other blocks never leak in).
+fn block_text(blocks: &[Value], types: &[&str], keep: impl Fn(&str) -> bool) -> String {
+    let parts: Vec<&str> = blocks
+        .iter()
+        .filter(|b| {
+            b.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| types.contains(&t))
+        })
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .filter(|t| keep(t))
+        .collect();
+    parts.join("\n")
+}
+
 /// Which line parser applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -9,15 +9,16 @@
 //! and `TMUX_TMPDIR`.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+pub use oxtail::mcp_client::Answer;
+use oxtail::mcp_client::{McpClient, PROTOCOL_VERSION};
 
 use oxtail::store::paths::Layout;
 
@@ -82,10 +83,7 @@ impl World {
     pub fn server(&self, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxtail"));
         self.base_env(&mut cmd);
-        cmd.current_dir(&self.project)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        cmd.current_dir(&self.project).stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -104,12 +102,7 @@ impl World {
 
     /// Trace records named `event`, from every process of this world.
     pub fn traces(&self, event: &str) -> Vec<Value> {
-        fs::read_to_string(&self.trace)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["event"] == event)
-            .collect()
+        fixtures::trace_events(&self.trace, event)
     }
 
     /// Start a hook (`assets/<hook>`) under bash with `payload` on stdin.
@@ -141,13 +134,7 @@ impl World {
 
     /// Write a registry entry file `sessions/<file_pid>.json` verbatim.
     pub fn write_entry(&self, file_pid: u32, entry: &Value) {
-        let dir = self.layout().sessions_dir();
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(
-            dir.join(format!("{file_pid}.json")),
-            serde_json::to_string_pretty(entry).unwrap(),
-        )
-        .unwrap();
+        fixtures::write_entry(&self.layout().sessions_dir(), file_pid, entry);
     }
 
     /// Every regular file under the world's root that is NOT under HOME's
@@ -189,22 +176,11 @@ pub fn asset(name: &str) -> PathBuf {
 
 /// A registry entry value in the original's shape.
 pub fn entry_json(pid: u32, sid: Option<&str>, cwd: &Path) -> Value {
-    json!({
-        "server_pid": pid,
-        "started_at": 1_700_000_000,
-        "client": {
-            "type": "claude-code",
-            "session_id": sid,
-            "transcript_path": null,
-            "session_id_source": sid.map(|_| "self-register"),
-            "cwd": cwd.to_string_lossy(),
-        },
-        "tmux_pane": null,
-        "tmux_session": null,
-        "state": null,
-        "capabilities": {"mailbox": {"reply_to": true, "provenance": true, "push_budget": true}},
-    })
+    fixtures::entry_json(pid, "claude-code", sid, cwd, None, None)
 }
+
+#[path = "../shared/fixtures.rs"]
+mod fixtures;
 
 /// A PreToolUse payload for `sid` (session_id first, as Claude Code sends).
 pub fn pre_payload(sid: &str) -> String {
@@ -247,134 +223,52 @@ pub fn signal(pid: u32, sig: i32) {
     }
 }
 
-/// One line the server printed: JSON, or the raw text when it was not JSON.
-pub type Line = Result<Value, String>;
-
-/// What became of one request.
-#[derive(Debug)]
-pub enum Answer {
-    /// The JSON-RPC response object.
-    Response(Value),
-    /// The process exited (or closed stdout) first.
-    Gone,
-    /// No answer within the hang guard.
-    Timeout,
-    /// A JSON-RPC error with no `id` arrived while waiting (the request can
-    /// never be answered: a client would wait forever).
-    Orphan(Value),
-}
-
-/// One `oxtail` server process speaking newline-delimited JSON-RPC.
+/// One `oxtail` server process speaking newline-delimited JSON-RPC through
+/// the library's [`McpClient`]: every call reports what became of it
+/// ([`Answer`]) instead of panicking when the server is gone.
 pub struct Server {
-    pub child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<Line>,
-    stash: HashMap<u64, Value>,
-    next_id: u64,
+    client: McpClient,
     pub pid: u32,
-    /// Lines that were not JSON, or JSON that is no JSON-RPC message.
-    pub garbage: Vec<String>,
 }
 
 impl Server {
-    fn start(mut cmd: Command) -> Server {
-        let mut child = cmd.spawn().expect("spawn oxtail");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let text = String::from_utf8_lossy(&buf);
-                let line = serde_json::from_str::<Value>(text.trim_end_matches('\n'))
-                    .map_err(|_| text.into_owned());
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let pid = child.id();
-        let mut s = Server {
-            child,
-            stdin,
-            lines: rx,
-            stash: HashMap::new(),
-            next_id: 1,
-            pid,
-            garbage: Vec::new(),
-        };
-        let init = s.request(
+    fn start(cmd: Command) -> Server {
+        let mut client = McpClient::spawn("oxtail", cmd).expect("spawn oxtail");
+        let init = client.request(
             "initialize",
             json!({
-                "protocolVersion": "2025-06-18",
+                "protocolVersion": PROTOCOL_VERSION,
                 "capabilities": {},
                 "clientInfo": {"name": "claude-code", "version": "2.1.0"},
             }),
+            ANSWER_TIMEOUT,
         );
         assert!(
-            matches!(&init, Answer::Response(v) if v.get("result").is_some()),
+            matches!(&init, Ok(v) if v.get("result").is_some()),
             "initialize failed: {init:?}"
         );
+        let mut s = Server {
+            pid: client.pid(),
+            client,
+        };
         s.send_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         s
     }
 
     /// Write one raw line (a `\n` is added). False when stdin is closed.
     pub fn send_line(&mut self, line: &str) -> bool {
-        let Some(stdin) = self.stdin.as_mut() else {
-            return false;
-        };
-        let mut bytes = line.as_bytes().to_vec();
-        bytes.push(b'\n');
-        stdin.write_all(&bytes).and_then(|()| stdin.flush()).is_ok()
+        self.client.send_line(line).is_ok()
     }
 
     /// Send a request without waiting; its id.
     pub fn start_request(&mut self, method: &str, params: Value) -> Option<u64> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send_line(&msg.to_string()).then_some(id)
+        self.client.start(method, params).ok()
     }
 
     /// Wait for the response to `id` (notifications and server requests are
-    /// skipped, other responses stashed).
+    /// skipped, other responses stashed; an id-less error is an orphan).
     pub fn wait(&mut self, id: u64, timeout: Duration) -> Answer {
-        if let Some(v) = self.stash.remove(&id) {
-            return Answer::Response(v);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(Err(raw)) => self.garbage.push(raw),
-                Ok(Ok(v)) => {
-                    if v.get("jsonrpc") != Some(&json!("2.0")) {
-                        self.garbage.push(v.to_string());
-                        continue;
-                    }
-                    if v.get("method").is_some() {
-                        continue;
-                    }
-                    match v.get("id").and_then(Value::as_u64) {
-                        Some(got) if got == id => return Answer::Response(v),
-                        Some(other) => {
-                            self.stash.insert(other, v);
-                        }
-                        None if v.get("error").is_some() => return Answer::Orphan(v),
-                        None => self.garbage.push(v.to_string()),
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => return Answer::Timeout,
-                Err(RecvTimeoutError::Disconnected) => return Answer::Gone,
-            }
-        }
+        self.client.answer(&json!(id), timeout)
     }
 
     pub fn request(&mut self, method: &str, params: Value) -> Answer {
@@ -406,35 +300,28 @@ impl Server {
         assert_eq!(v["ok"], true, "claim_session: {v}");
     }
 
+    /// Lines that were not JSON, or JSON that is no JSON-RPC message.
+    pub fn garbage(&self) -> &[String] {
+        self.client.garbage()
+    }
+
+    /// The server process (e.g. to `try_wait` it).
+    pub fn child(&mut self) -> &mut Child {
+        self.client.child()
+    }
+
     pub fn close_stdin(&mut self) {
-        self.stdin.take();
+        self.client.close_stdin();
     }
 
     /// Exit status within `timeout`, `None` when still running.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.client.wait_exit(timeout)
     }
 
-    /// Everything the server wrote to stderr so far is discarded; this reads
-    /// nothing. (Kept for symmetry with `wait_exit`.)
+    /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        matches!(self.client.child().try_wait(), Ok(None))
     }
 }
 
@@ -464,30 +351,10 @@ pub fn collect_stdout(child: &mut Child) -> std::thread::JoinHandle<String> {
     })
 }
 
-/// A live process with a pid we can put in registry fixtures.
-pub struct Sleeper(pub Child);
-
-impl Sleeper {
-    pub fn new() -> Sleeper {
-        Sleeper(
-            Command::new("sleep")
-                .arg("300")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    }
-    pub fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[path = "../shared/process.rs"]
+mod process;
+#[allow(unused_imports)]
+pub use process::Sleeper;
 
 /// Print one figure line of a suite (collected for the README figures).
 pub fn figure(suite: &str, pairs: &[(&str, u64)]) {

@@ -9,12 +9,12 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use oxtail::mcp_client::{McpClient, result_text};
 use serde_json::{Map, Value, json};
 
 /// Hang guard for one JSON-RPC response.
@@ -206,13 +206,10 @@ pub struct Who<'a> {
     pub cwd: &'a Path,
 }
 
-/// One MCP server over stdio (either implementation).
+/// One MCP server over stdio (either implementation), driven through the
+/// library's [`McpClient`]; every failure to answer panics.
 pub struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    rx: Receiver<Value>,
-    next_id: u64,
-    parked: HashMap<u64, Value>,
+    client: McpClient,
     pub init: Value,
 }
 
@@ -228,8 +225,6 @@ impl Peer {
             .current_dir(who.cwd)
             .env_clear()
             .envs(sb.base_env())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .envs(env.iter().copied());
         if let Some(sid) = who.sid {
@@ -238,90 +233,39 @@ impl Peer {
         if let Some(pane) = who.pane {
             c.env("TMUX_PANE", pane);
         }
-        let mut child = c.spawn().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let mut p = Peer {
-            child,
-            stdin,
-            rx,
-            next_id: 0,
-            parked: HashMap::new(),
-            init: Value::Null,
-        };
-        let client = if who.sid.is_some() {
+        let mut client = McpClient::spawn(&cmd[0], c).unwrap();
+        let name = if who.sid.is_some() {
             "claude-code"
         } else {
             "mystery"
         };
-        p.init = p.call(
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {},
-                   "clientInfo": {"name": client, "version": "1.0"}}),
-        );
-        p.write(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        let init = client
+            .initialize(name, "1.0", RPC_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut p = Peer { client, init };
         // A round trip after the notification: identity refinement is done.
         p.call("ping", json!({}));
         p
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn write(&mut self, v: &Value) {
-        let mut line = serde_json::to_string(v).unwrap();
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes()).unwrap();
-        self.stdin.flush().unwrap();
+        self.client.pid()
     }
 
     /// Send a request without waiting; pair with [`Peer::wait`].
     pub fn send(&mut self, method: &str, params: Value) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.write(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        id
+        self.client.start(method, params).unwrap()
     }
 
     pub fn wait(&mut self, id: u64) -> Value {
-        let deadline = Instant::now() + RPC_TIMEOUT;
-        loop {
-            if let Some(v) = self.parked.remove(&id) {
-                return v;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = self
-                .rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no response to request {id}"));
-            if let Some(got) = v.get("id").and_then(Value::as_u64)
-                && (v.get("result").is_some() || v.get("error").is_some())
-            {
-                self.parked.insert(got, v);
-            }
-        }
+        self.client
+            .wait(id, RPC_TIMEOUT)
+            .unwrap_or_else(|e| panic!("no response to request {id}: {e}"))
     }
 
     /// Whether the response to `id` has arrived (non-blocking).
     pub fn ready(&mut self, id: u64) -> bool {
-        while let Ok(v) = self.rx.try_recv() {
-            if let Some(got) = v.get("id").and_then(Value::as_u64) {
-                self.parked.insert(got, v);
-            }
-        }
-        self.parked.contains_key(&id)
+        self.client.ready(id)
     }
 
     pub fn call(&mut self, method: &str, params: Value) -> Value {
@@ -330,7 +274,7 @@ impl Peer {
     }
 
     pub fn send_tool(&mut self, name: &str, args: Value) -> u64 {
-        self.send("tools/call", json!({"name": name, "arguments": args}))
+        self.client.start_tool(name, args).unwrap()
     }
 
     /// A tool's payload: the parsed JSON text, or `{"isError": text}`.
@@ -341,14 +285,7 @@ impl Peer {
     }
 
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.kill();
+        self.client.kill();
     }
 }
 
@@ -357,11 +294,11 @@ pub fn tool_payload(r: &Value) -> Value {
     let Some(res) = r.get("result") else {
         return json!({"rpcError": r["error"]});
     };
-    let text = res["content"][0]["text"].as_str().unwrap_or_default();
+    let text = result_text(res);
     if res.get("isError") == Some(&Value::Bool(true)) {
         return json!({"isError": text});
     }
-    serde_json::from_str(text).unwrap_or_else(|_| json!({"unparsed": text}))
+    serde_json::from_str(&text).unwrap_or_else(|_| json!({"unparsed": text}))
 }
 
 /// Makes one scenario's transcript comparable across implementations and

@@ -3,16 +3,14 @@
 //! JSON-RPC on stdio, fake registry entries for peers we do not run.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use oxtail::mcp_client::{Answer, McpClient, ToolResult, result_text, tool_result};
 use oxtail::store::paths::Layout;
 
 /// Hang guard for one response (generous: a loaded 2-core CI box).
@@ -61,8 +59,6 @@ impl World {
             .env("HOME", &self.home)
             .env("TMUX_TMPDIR", &self.tmux_tmpdir)
             .env("MCP_TRACE_FILE", &self.trace)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for k in [
             "TMUX",
@@ -88,24 +84,13 @@ impl World {
 
     /// Trace records named `event` (from every server of this world).
     pub fn traces(&self, event: &str) -> Vec<Value> {
-        fs::read_to_string(&self.trace)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["event"] == event)
-            .collect()
+        fixtures::trace_events(&self.trace, event)
     }
 
     /// Write a registry entry for `pid` (a live process we control) as a peer
     /// that speaks no MCP: used for legacy peers, liars and odd shapes.
     pub fn fake_entry(&self, pid: u32, entry: Value) {
-        let dir = self.layout().sessions_dir();
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(
-            dir.join(format!("{pid}.json")),
-            serde_json::to_string_pretty(&entry).unwrap(),
-        )
-        .unwrap();
+        fixtures::write_entry(&self.layout().sessions_dir(), pid, &entry);
     }
 
     /// Raw mailbox content of `pid`.
@@ -114,7 +99,8 @@ impl World {
     }
 }
 
-/// A registry entry value for a fake peer.
+/// A registry entry value for a fake peer (`capable`: with the mailbox
+/// capabilities of a current server).
 pub fn entry_json(
     pid: u32,
     sid: Option<&str>,
@@ -122,59 +108,24 @@ pub fn entry_json(
     tmux_session: Option<&str>,
     capable: bool,
 ) -> Value {
-    let mut e = json!({
-        "server_pid": pid,
-        "started_at": 1_700_000_000,
-        "client": {
-            "type": "claude-code",
-            "session_id": sid,
-            "transcript_path": null,
-            "session_id_source": sid.map(|_| "self-register"),
-            "cwd": cwd.to_string_lossy(),
-        },
-        "tmux_pane": null,
-        "tmux_session": tmux_session,
-        "state": null,
-    });
-    if capable {
-        e["capabilities"] =
-            json!({"mailbox": {"reply_to": true, "provenance": true, "push_budget": true}});
+    let mut e = fixtures::entry_json(pid, "claude-code", sid, cwd, tmux_session, None);
+    if !capable {
+        e.as_object_mut().unwrap().shift_remove("capabilities");
     }
     e
 }
 
-/// A live process with a pid we can put in fake registry entries.
-pub struct Sleeper(pub Child);
+#[path = "../shared/fixtures.rs"]
+mod fixtures;
+#[path = "../shared/process.rs"]
+mod process;
+#[allow(unused_imports)]
+pub use process::Sleeper;
 
-impl Sleeper {
-    pub fn new() -> Sleeper {
-        Sleeper(
-            Command::new("sleep")
-                .arg("300")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    }
-    pub fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One `oxtail` server process.
+/// One `oxtail` server process (a thin layer over the library's
+/// [`McpClient`] that panics instead of returning errors).
 pub struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<Value>,
-    stash: HashMap<u64, Value>,
-    next_id: u64,
+    client: McpClient,
     pub pid: u32,
 }
 
@@ -201,59 +152,28 @@ impl ToolOut {
 }
 
 impl Server {
-    fn start(mut cmd: Command) -> Server {
-        let mut child = cmd.spawn().expect("spawn oxtail");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let pid = child.id();
-        let mut s = Server {
-            child,
-            stdin,
-            lines: rx,
-            stash: HashMap::new(),
-            next_id: 1,
-            pid,
-        };
-        s.request(
-            "initialize",
-            json!({
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "claude-code", "version": "2.1.0"},
-            }),
-        );
-        s.notify("notifications/initialized", json!({}));
-        s
+    fn start(cmd: Command) -> Server {
+        let mut client = McpClient::spawn("oxtail", cmd).expect("spawn oxtail");
+        client
+            .initialize("claude-code", "2.1.0", RESPONSE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Server {
+            pid: client.pid(),
+            client,
+        }
     }
 
     pub fn send(&mut self, msg: &Value) {
-        let mut line = serde_json::to_string(msg).unwrap();
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes()).unwrap();
-        self.stdin.flush().unwrap();
+        self.client.send(msg).unwrap();
     }
 
     pub fn notify(&mut self, method: &str, params: Value) {
-        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+        self.client.notify(method, params).unwrap();
     }
 
     /// Send a request without waiting; returns its id.
     pub fn start_request(&mut self, method: &str, params: Value) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        id
+        self.client.start(method, params).unwrap()
     }
 
     /// Wait for the response to request `id` (other responses are stashed,
@@ -263,29 +183,13 @@ impl Server {
             .unwrap_or_else(|| panic!("no response to request {id} within {RESPONSE_TIMEOUT:?}"))
     }
 
+    /// The response to `id` within `timeout`, `None` when there is none yet.
+    /// Panics when the server exited.
     pub fn wait_for(&mut self, id: u64, timeout: Duration) -> Option<Value> {
-        if let Some(v) = self.stash.remove(&id) {
-            return Some(v);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    if v.get("method").is_some() {
-                        continue;
-                    }
-                    match v.get("id").and_then(Value::as_u64) {
-                        Some(got) if got == id => return Some(v),
-                        Some(other) => {
-                            self.stash.insert(other, v);
-                        }
-                        None => {}
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => return None,
-                Err(RecvTimeoutError::Disconnected) => panic!("server {} exited", self.pid),
-            }
+        match self.client.response(&json!(id), timeout) {
+            Answer::Response(v) => Some(v),
+            Answer::Timeout => None,
+            _ => panic!("server {} exited", self.pid),
         }
     }
 
@@ -296,23 +200,20 @@ impl Server {
 
     /// Start a `tools/call`; returns its request id.
     pub fn start_tool(&mut self, name: &str, args: Value) -> u64 {
-        self.start_request("tools/call", json!({"name": name, "arguments": args}))
+        self.client.start_tool(name, args).unwrap()
     }
 
     /// Turn a `tools/call` response into a [`ToolOut`].
     pub fn tool_out(resp: &Value) -> ToolOut {
-        let result = resp
-            .get("result")
-            .unwrap_or_else(|| panic!("not a result: {resp}"));
-        let text = result["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if result.get("isError") == Some(&Value::Bool(true)) {
-            return ToolOut::Error(text);
+        assert!(resp.get("result").is_some(), "not a result: {resp}");
+        match tool_result(resp).unwrap_or_else(|e| panic!("{e}")) {
+            ToolResult::Error(text) => ToolOut::Error(text),
+            ToolResult::Payload(v) => {
+                let text = result_text(&resp["result"]);
+                assert!(!text.contains('\n'), "payloads are compact: {text}");
+                ToolOut::Json(v)
+            }
         }
-        assert!(!text.contains('\n'), "payloads are compact: {text}");
-        ToolOut::Json(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
     }
 
     pub fn tool(&mut self, name: &str, args: Value) -> ToolOut {
@@ -334,13 +235,6 @@ impl Server {
             "notifications/cancelled",
             json!({"requestId": request_id, "reason": "test cancelled"}),
         );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

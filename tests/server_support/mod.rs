@@ -3,12 +3,11 @@
 //! newline-delimited JSON-RPC with it. Every wait has a generous hang guard.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use oxtail::mcp_client::{Answer, McpClient, result_text};
 use serde_json::{Value, json};
 
 /// Hang guard for one response.
@@ -54,9 +53,7 @@ impl Sandbox {
 
     /// Write a registry entry file for `pid` (raw JSON value).
     pub fn write_entry(&self, pid: u32, entry: &Value) {
-        std::fs::create_dir_all(self.sessions_dir()).unwrap();
-        let text = serde_json::to_string_pretty(entry).unwrap();
-        std::fs::write(self.sessions_dir().join(format!("{pid}.json")), text).unwrap();
+        fixtures::write_entry(&self.sessions_dir(), pid, entry);
     }
 
     /// A `tmux` command aimed at this sandbox's private server.
@@ -92,72 +89,19 @@ impl Drop for Sandbox {
     }
 }
 
-/// A registry entry value in the original's shape.
-pub fn entry_json(
-    pid: u32,
-    client_type: &str,
-    sid: Option<&str>,
-    cwd: &Path,
-    tmux_session: Option<&str>,
-    transcript: Option<&Path>,
-) -> Value {
-    json!({
-        "server_pid": pid,
-        "started_at": 1_700_000_000,
-        "client": {
-            "type": client_type,
-            "session_id": sid,
-            "transcript_path": transcript.map(|t| t.to_string_lossy().into_owned()),
-            "session_id_source": sid.map(|_| "self-register"),
-            "cwd": cwd.to_string_lossy(),
-        },
-        "tmux_pane": null,
-        "tmux_session": tmux_session,
-        "state": null,
-        "capabilities": {"mailbox": {"reply_to": true, "provenance": true, "push_budget": true}},
-    })
-}
+#[path = "../shared/fixtures.rs"]
+mod fixtures;
+#[allow(unused_imports)]
+pub use fixtures::entry_json;
+#[path = "../shared/process.rs"]
+mod process;
+#[allow(unused_imports)]
+pub use process::{Sleeper, dead_pid};
 
-/// A long-lived helper process: an alive pid for registry fixtures.
-pub struct Sleeper(pub Child);
-
-impl Sleeper {
-    pub fn new() -> Sleeper {
-        Sleeper(
-            Command::new("sleep")
-                .arg("300")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A pid that is certainly dead (an exited, reaped child).
-pub fn dead_pid() -> u32 {
-    let mut c = Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
-}
-
-/// A running `oxtail` server.
+/// A running `oxtail` server (a thin layer over the library's [`McpClient`]
+/// that panics instead of returning errors).
 pub struct Server {
-    pub child: Child,
-    stdin: Option<ChildStdin>,
-    rx: Receiver<Value>,
-    next_id: i64,
+    client: McpClient,
     pub pid: u32,
     pub home: PathBuf,
 }
@@ -171,86 +115,49 @@ impl Server {
             .env("HOME", sb.home())
             .env("TMUX_TMPDIR", sb.tmux_tmpdir())
             .current_dir(cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn oxtail");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let pid = child.id();
+        let mut client = McpClient::spawn("oxtail", cmd).expect("spawn oxtail");
+        // Ids from 101: tests' raw lines use small ids of their own.
+        client.set_next_id(101);
         Server {
-            stdin: child.stdin.take(),
-            child,
-            rx,
-            next_id: 100,
-            pid,
+            pid: client.pid(),
+            client,
             home: sb.home(),
         }
     }
 
     /// Send one raw line.
     pub fn send_raw(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin.write_all(line.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
+        self.client.send_line(line).unwrap();
     }
 
     /// Wait for the response with `id`, skipping notifications.
     pub fn response(&mut self, id: &Value) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) if v.get("id") == Some(id) => return v,
-                Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("no response to id {id} within {TIMEOUT:?}")
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("server closed stdout before answering id {id}")
-                }
-            }
+        match self.client.response(id, TIMEOUT) {
+            Answer::Response(v) => v,
+            Answer::Timeout => panic!("no response to id {id} within {TIMEOUT:?}"),
+            _ => panic!("server closed stdout before answering id {id}"),
         }
     }
 
     /// Send a request and return the whole response object.
     pub fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = json!(self.next_id);
-        let mut msg = json!({"jsonrpc": "2.0", "id": id, "method": method});
-        if !params.is_null() {
-            msg["params"] = params;
-        }
-        self.send_raw(&msg.to_string());
-        self.response(&id)
+        let id = self.client.start(method, params).unwrap();
+        self.response(&json!(id))
     }
 
     pub fn notify(&mut self, method: &str) {
-        self.send_raw(&json!({"jsonrpc": "2.0", "method": method}).to_string());
+        self.client.notify(method, Value::Null).unwrap();
     }
 
     /// `initialize` as `client_name` + `notifications/initialized`.
     pub fn initialize(&mut self, client_name: &str) -> Value {
-        let r = self.request(
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": client_name, "version": "1.0"}}),
-        );
-        self.notify("notifications/initialized");
-        r
+        self.client
+            .initialize(client_name, "1.0", TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `tools/call`; returns the `result` object (content, isError).
@@ -272,10 +179,7 @@ impl Server {
 
     /// The text of the single content item.
     pub fn text(result: &Value) -> String {
-        result["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        result_text(result)
     }
 
     /// `tools/call` whose result must be a JSON payload (not `isError`).
@@ -312,19 +216,12 @@ impl Server {
     }
 
     pub fn close_stdin(&mut self) {
-        self.stdin.take();
+        self.client.close_stdin();
     }
 
     /// Wait for exit within `timeout`; `None` on timeout.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
+        self.client.wait_exit(timeout)
     }
 
     pub fn signal(&self, sig: i32) {
@@ -332,13 +229,6 @@ impl Server {
         unsafe {
             libc::kill(self.pid as i32, sig);
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

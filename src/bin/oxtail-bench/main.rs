@@ -207,6 +207,12 @@ fn main() {
         }
     }
     println!("{}", choose_tmpdir());
+    if let Some(c) = &ctx.other_cmd {
+        println!("other = --other-cmd {c}");
+    }
+    if let Some(d) = &ctx.other_hooks {
+        println!("other hooks = {}", d.display());
+    }
     if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
         println!("load average at start: {}", l.trim());
     }
@@ -218,4 +224,7 @@ fn main() {
         rows.extend((area.run)(&ctx));
     }
     print_rows(&rows);
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        println!("load average at end: {}", l.trim());
+    }
 }

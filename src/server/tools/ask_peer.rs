@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::positive_env;
+use crate::config::{js_number_value, positive_env};
 use crate::delivery;
 use crate::project;
 use crate::store::mailbox;
@@ -34,11 +34,11 @@ use crate::store::message::{Message, NewMessage, new_hex_id};
 use crate::store::paths::Layout;
 use crate::store::registry::{self, Entry};
 use crate::trace;
-use crate::wake::{self, WakePeer, WakeStatus, Waker};
+use crate::wake::{self, WakeMode, WakePeer, WakeStatus, Waker};
 
-use super::common::{error_result, json_result, payload};
+use super::common::{error_result, failure, json_result, payload};
 use super::schema::{Args, Kind, Param, ToolSpec};
-use super::send_message::{BODY, NON_EMPTY};
+use super::send_message::{BODY, TARGET_PARAM, target_failure};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 
@@ -63,12 +63,7 @@ timeout_ms defaults to 45000 (OXTAIL_ASK_PEER_TIMEOUT_MS) and is clamped to a ce
 The target needs a session id (claim_session). Body at most 8192 UTF-8 bytes, verbatim: phrase it as an assignment. \
 Wake routing: OXTAIL_ASK_PEER_WAKE_STRATEGY=auto|legacy|off.",
     params: &[
-        Param {
-            name: "target",
-            kind: NON_EMPTY,
-            required: true,
-            description: "tmux session name OR session id (UUID) of the peer.",
-        },
+        TARGET_PARAM,
         Param {
             name: "body",
             kind: BODY,
@@ -112,15 +107,6 @@ impl AskSettings {
     pub fn effective(&self, requested: Option<i64>) -> (f64, f64) {
         let requested = requested.map_or(self.default_timeout_ms, |v| v as f64);
         (requested.min(self.max_timeout_ms), requested)
-    }
-}
-
-/// A number as JavaScript prints it: integral values without `.0`.
-fn js_num(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 {
-        Value::from(x as i64)
-    } else {
-        Value::from(x)
     }
 }
 
@@ -317,27 +303,14 @@ pub async fn run(
     let resolved = blocking(move || project::resolve_target(&l, &target, &c)).await?;
     let peer = match resolved {
         Ok(peer) => peer,
-        Err(err) => {
-            let mut out = payload();
-            err.write_into(&mut out);
-            if matches!(err, project::TargetError::NotFound) {
-                out.insert(
-                    "wake_status".into(),
-                    Value::from(WakeStatus::SkippedNoTarget.as_str()),
-                );
-            }
-            return Ok(Value::Object(out));
-        }
+        // ask_peer always intends a wake, and never on the strict reply path.
+        Err(err) => return Ok(target_failure(&err, WakeMode::Lenient, &[])),
     };
     let Some(peer_sid) = peer.client.id().map(str::to_string) else {
-        let mut out = payload();
-        out.insert("ok".into(), Value::Bool(false));
-        out.insert("error".into(), Value::from("peer-has-no-session-id"));
-        out.insert(
-            "message".into(),
-            Value::from("the peer has no session id yet; it must run claim_session (or register_my_session) before it can be asked"),
-        );
-        return Ok(Value::Object(out));
+        return Ok(failure(
+            "peer-has-no-session-id",
+            "the peer has no session id yet; it must run claim_session (or register_my_session) before it can be asked",
+        ));
     };
 
     let request_id = new_hex_id();
@@ -443,7 +416,10 @@ pub async fn run(
         );
     }
 
-    if aborted && let Some(reply) = reply.take() {
+    // Cancelled after the reply was drained: hand it back to our own mailbox.
+    let redeliver = if aborted { reply.take() } else { None };
+    let abort = redeliver.is_some();
+    if let Some(reply) = redeliver {
         let id = reply.id().unwrap_or_default().to_string();
         let (l, c) = (layout.clone(), caller.clone());
         let redelivered =
@@ -456,16 +432,6 @@ pub async fn run(
                 json!({"message_id": id, "error": e.to_string()}),
             ),
         }
-        end_trace(
-            &peer_sid,
-            &message_id,
-            &request_id,
-            start,
-            wake_status,
-            true,
-            "none",
-        );
-        return Err("ask_peer aborted by client".into());
     }
 
     let correlation = match (&reply, strict) {
@@ -474,15 +440,21 @@ pub async fn run(
         (Some(_), false) => "uncorrelated",
     };
     let timed_out = reply.is_none();
-    end_trace(
-        &peer_sid,
-        &message_id,
-        &request_id,
-        start,
-        wake_status,
-        timed_out,
-        correlation,
+    trace::event(
+        "ask_peer_end",
+        json!({
+            "target_session_id": peer_sid,
+            "message_id": message_id,
+            "request_id": request_id,
+            "duration_ms": start.elapsed().as_millis() as u64,
+            "wake_status": wake_status.as_str(),
+            "timed_out": timed_out,
+            "correlation": correlation,
+        }),
     );
+    if abort {
+        return Err("ask_peer aborted by client".into());
+    }
     let mut out = payload();
     out.insert("ok".into(), Value::Bool(true));
     out.insert("message_id".into(), Value::from(message_id));
@@ -495,9 +467,9 @@ pub async fn run(
             .map_or(Value::Null, |r| reply_view(r, correlation)),
     );
     out.insert("correlation".into(), Value::from(correlation));
-    out.insert("timeout_ms".into(), js_num(effective));
+    out.insert("timeout_ms".into(), js_number_value(effective));
     if effective < requested {
-        out.insert("timeout_clamped_from_ms".into(), js_num(requested));
+        out.insert("timeout_clamped_from_ms".into(), js_number_value(requested));
     }
     out.insert("timed_out".into(), Value::Bool(timed_out));
     Ok(Value::Object(out))
@@ -520,30 +492,6 @@ fn reply_view(r: &Message, correlation: &str) -> Value {
     Value::Object(m)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn end_trace(
-    peer_sid: &str,
-    message_id: &str,
-    request_id: &str,
-    start: Instant,
-    wake_status: WakeStatus,
-    timed_out: bool,
-    correlation: &str,
-) {
-    trace::event(
-        "ask_peer_end",
-        json!({
-            "target_session_id": peer_sid,
-            "message_id": message_id,
-            "request_id": request_id,
-            "duration_ms": start.elapsed().as_millis() as u64,
-            "wake_status": wake_status.as_str(),
-            "timed_out": timed_out,
-            "correlation": correlation,
-        }),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,8 +504,6 @@ mod tests {
         };
         assert_eq!(s.effective(None), (45_000.0, 45_000.0));
         assert_eq!(s.effective(Some(250_000)), (100_000.0, 250_000.0));
-        assert_eq!(js_num(700.5), json!(700.5));
-        assert_eq!(serde_json::to_string(&js_num(45_000.0)).unwrap(), "45000");
     }
 
     #[tokio::test]

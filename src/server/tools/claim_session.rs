@@ -6,8 +6,7 @@
 
 use serde_json::Value;
 
-use super::common::{map_result, payload};
-use super::register_my_session::{SESSION_ID_PARAM, pin};
+use super::register_my_session::{SESSION_ID_PARAM, pin_and_answer};
 use super::schema::ToolSpec;
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
@@ -19,13 +18,7 @@ pub static SPEC: ToolSpec = ToolSpec {
 };
 
 pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
-    Box::pin(async move {
-        let entry = match pin(ctx, &call) {
-            Ok(e) => e,
-            Err(r) => return *r,
-        };
-        let mut out = payload();
-        out.insert("ok".into(), Value::Bool(true));
+    pin_and_answer(ctx, call, |entry, out| {
         out.insert(
             "session_id".into(),
             entry.client.session_id.map_or(Value::Null, Value::from),
@@ -37,6 +30,5 @@ pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
                 .transcript_path
                 .map_or(Value::Null, Value::from),
         );
-        map_result(out)
     })
 }

@@ -34,10 +34,25 @@ pub fn error_result(text: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text.into())])
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+/// A `{schema_version, ok:false, error, message}` payload: a failure the caller
+/// handles (not an `isError` result).
+pub fn failure(error: &str, message: impl Into<String>) -> Value {
+    let mut out = payload();
+    out.insert("ok".into(), Value::Bool(false));
+    out.insert("error".into(), Value::from(error));
+    out.insert("message".into(), Value::from(message.into()));
+    Value::Object(out)
+}
+
+/// Run a blocking tool body on the blocking pool and turn its outcome into the
+/// tool result: `Ok` = compact JSON payload, `Err` = `isError` text.
+pub async fn off_reactor(
+    tool: &'static str,
+    body: impl FnOnce() -> Result<Value, String> + Send + 'static,
+) -> CallToolResult {
+    match tokio::task::spawn_blocking(body).await {
+        Ok(Ok(value)) => json_result(value),
+        Ok(Err(text)) => error_result(text),
+        Err(e) => error_result(format!("{tool}: internal task failed: {e}")),
+    }
 }

@@ -19,9 +19,9 @@ use crate::store::message::Message;
 use crate::store::paths::Layout;
 use crate::store::registry::{self, Entry};
 
+use super::common::off_reactor;
 use super::common::payload;
 use super::schema::ToolSpec;
-use super::send_message::off_reactor;
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 

@@ -4,7 +4,7 @@
 //! Invariant defended: an explicit pin is the only way an existing id changes;
 //! the id must be path-safe because it becomes part of a transcript path.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::common::{error_result, map_result, payload};
 use super::schema::{Kind, Param, ToolSpec};
@@ -12,7 +12,6 @@ use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 use crate::server::lifecycle::pin_session_id;
 use crate::store::registry::Entry;
-use rmcp::model::CallToolResult;
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "register_my_session",
@@ -28,29 +27,29 @@ pub(super) const SESSION_ID_PARAM: Param = Param {
     description: "The session id to record for the agent that owns this MCP server.",
 };
 
-/// Pin the validated `session_id` of `call`; a registry write failure is the
-/// `isError` result to return.
-pub(super) fn pin(ctx: &ServerCtx, call: &ToolCall) -> Result<Entry, Box<CallToolResult>> {
-    let sid = call
-        .args()
-        .str("session_id")
-        .unwrap_or_default()
-        .to_string();
-    pin_session_id(ctx, &sid).map_err(|e| {
-        Box::new(error_result(format!(
-            "could not write the session registry: {e}"
-        )))
+/// Pin the validated `session_id` of `call` and answer `ok:true` followed by
+/// the fields `fill` writes from the pinned entry; a registry write failure is
+/// an `isError` result.
+pub(super) fn pin_and_answer(
+    ctx: &ServerCtx,
+    call: ToolCall,
+    fill: fn(Entry, &mut Map<String, Value>),
+) -> ToolFuture<'_> {
+    Box::pin(async move {
+        let sid = call.args().str("session_id").unwrap_or_default();
+        let entry = match pin_session_id(ctx, sid) {
+            Ok(entry) => entry,
+            Err(e) => return error_result(format!("could not write the session registry: {e}")),
+        };
+        let mut out = payload();
+        out.insert("ok".into(), Value::Bool(true));
+        fill(entry, &mut out);
+        map_result(out)
     })
 }
 
 pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
-    Box::pin(async move {
-        let entry = match pin(ctx, &call) {
-            Ok(e) => e,
-            Err(r) => return *r,
-        };
-        let mut out = payload();
-        out.insert("ok".into(), Value::Bool(true));
+    pin_and_answer(ctx, call, |entry, out| {
         out.insert(
             "entry".into(),
             json!({
@@ -60,6 +59,5 @@ pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
                 "client": entry.client,
             }),
         );
-        map_result(out)
     })
 }

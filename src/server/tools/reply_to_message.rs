@@ -14,12 +14,12 @@ use crate::store::ledger;
 use crate::store::message::NewMessage;
 use crate::store::paths::Layout;
 use crate::store::registry::Entry;
-use crate::wake::{self, WakeArg, WakeMode, Waker};
+use crate::wake::{WakeArg, WakeMode, Waker};
 
-use super::common::payload;
+use super::common::failure;
 use super::schema::{Args, Param, ToolSpec};
 use super::send_message::{
-    BODY, NON_EMPTY, WAKE, deliver_and_wake, off_reactor, resolve_error_wake, write_wake,
+    BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, target_failure, write_wake,
 };
 use super::{ToolCall, ToolFuture};
 
@@ -53,19 +53,8 @@ Fails closed: an unknown or aged-out id returns message-not-found; the session m
     ],
 };
 
-fn failure(error: &str, message: String) -> Value {
-    let mut out = payload();
-    out.insert("ok".into(), Value::Bool(false));
-    out.insert("error".into(), Value::from(error));
-    out.insert("message".into(), Value::from(message));
-    Value::Object(out)
-}
-
 pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
-    let (layout, caller, args) = (ctx.layout.clone(), ctx.entry(), call.args);
-    Box::pin(off_reactor("reply_to_message", move || {
-        run(&layout, &caller, wake::global(), &args)
-    }))
+    call_off_reactor(ctx, call, "reply_to_message", run)
 }
 
 /// The tool body (blocking: run it off the async reactor). `args` are validated.
@@ -82,7 +71,7 @@ pub fn run(
     let Some(my_id) = caller.client.id() else {
         return Ok(failure(
             "no-session-id",
-            "this session has no session id, so it has no received-ledger to reply from; run claim_session first".into(),
+            "this session has no session id, so it has no received-ledger to reply from; run claim_session first",
         ));
     };
     let inbound = ledger::lookup(layout, my_id, message_id).map_err(|e| e.to_string())?;
@@ -97,7 +86,7 @@ pub fn run(
     let Some(sender) = inbound.from_session_id().filter(|s| !s.is_empty()) else {
         return Ok(failure(
             "no-reply-target",
-            "the inbound message carries no from_session_id (its sender had no session id); use send_message with an explicit target instead".into(),
+            "the inbound message carries no from_session_id (its sender had no session id); use send_message with an explicit target instead",
         ));
     };
     let reply_to = inbound.request_id().filter(|s| !s.is_empty());
@@ -105,13 +94,11 @@ pub fn run(
     let peer = match project::resolve_target(layout, sender, caller) {
         Ok(peer) => peer,
         Err(err) => {
-            let mut out = payload();
-            err.write_into(&mut out);
-            out.insert("in_reply_to_message_id".into(), Value::from(message_id));
-            out.insert("original_from_session_id".into(), Value::from(sender));
-            let (status, reason) = resolve_error_wake(&err, mode);
-            write_wake(&mut out, status, reason);
-            return Ok(Value::Object(out));
+            let extra = [
+                ("in_reply_to_message_id", message_id),
+                ("original_from_session_id", sender),
+            ];
+            return Ok(target_failure(&err, mode, &extra));
         }
     };
     let opts = NewMessage {
@@ -129,21 +116,7 @@ pub fn run(
         mode,
         "reply_to_message",
     )?;
-    let mut out = payload();
-    out.insert("ok".into(), Value::Bool(true));
-    out.insert(
-        "message_id".into(),
-        Value::from(done.message.id().unwrap_or_default()),
-    );
-    out.insert("in_reply_to_message_id".into(), Value::from(message_id));
-    out.insert(
-        "target_session_id".into(),
-        peer.client
-            .session_id
-            .clone()
-            .map_or(Value::Null, Value::from),
-    );
-    out.insert("target_server_pid".into(), Value::from(peer.server_pid));
+    let mut out = done.payload(Some(message_id), &peer);
     out.insert(
         "correlation".into(),
         Value::from(if reply_to.is_some() {

@@ -4,8 +4,10 @@
 //! Invariants defended: the message is recorded in the receiver's ledger before
 //! it becomes visible in the mailbox (via [`crate::delivery`]); a wake never
 //! affects delivery and never turns into a tool error; a resolution failure
-//! delivers nothing. The shared "deliver, then wake, then trace" step also
-//! serves `reply_to_message`.
+//! delivers nothing. The messaging pieces shared with `reply_to_message` and
+//! `ask_peer` live here: the body/target/wake parameter kinds, the off-reactor
+//! entry point, the resolution-failure payload and the "deliver, then wake,
+//! then trace" step.
 
 use serde_json::{Map, Value};
 
@@ -16,7 +18,7 @@ use crate::store::paths::Layout;
 use crate::store::registry::Entry;
 use crate::wake::{self, WakeArg, WakeMode, WakePeer, WakeStatus, Waker};
 
-use super::common::{error_result, json_result, payload};
+use super::common::{off_reactor, payload};
 use super::schema::{Args, Kind, Param, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
@@ -43,6 +45,31 @@ pub const NON_EMPTY: Kind = Kind::Str {
 /// `"off"` | `"auto"`.
 pub const WAKE: Kind = Kind::Enum(&["off", "auto"]);
 
+/// The `target` parameter shared with `ask_peer`.
+pub const TARGET_PARAM: Param = Param {
+    name: "target",
+    kind: NON_EMPTY,
+    required: true,
+    description: "tmux session name OR session id (UUID) of the peer.",
+};
+
+/// The signature of a messaging tool body ([`run`], `reply_to_message::run`).
+pub type MessagingBody = fn(&Layout, &Entry, &Waker, &Map<String, Value>) -> Result<Value, String>;
+
+/// The entry point of a blocking messaging tool: `body` runs off the reactor
+/// with this server's layout, its entry now, and the process's waker.
+pub fn call_off_reactor<'a>(
+    ctx: &'a ServerCtx,
+    call: ToolCall,
+    tool: &'static str,
+    body: MessagingBody,
+) -> ToolFuture<'a> {
+    let (layout, caller, args) = (ctx.layout.clone(), ctx.entry(), call.args);
+    Box::pin(off_reactor(tool, move || {
+        body(&layout, &caller, wake::global(), &args)
+    }))
+}
+
 pub static SPEC: ToolSpec = ToolSpec {
     name: "send_message",
     description: "Fire-and-forget: queue a message for a peer agent in the same project root and return at once. \
@@ -54,12 +81,7 @@ When answering an ask_peer, set reply_to to the inbound request_id: with wake un
 The result carries message_id, and wake_status (plus wake_reason on the reply path) when a wake was considered. \
 To block for an answer use ask_peer; to answer a message you received, reply_to_message is simpler.",
     params: &[
-        Param {
-            name: "target",
-            kind: NON_EMPTY,
-            required: true,
-            description: "tmux session name OR session id (UUID) of the peer.",
-        },
+        TARGET_PARAM,
         Param {
             name: "body",
             kind: BODY,
@@ -97,6 +119,20 @@ pub fn resolve_error_wake(
     let status = (mode.intended() && matches!(err, TargetError::NotFound))
         .then_some(WakeStatus::SkippedNoTarget);
     (status, mode.reason())
+}
+
+/// The payload of a resolution failure: `ok:false`, `error` (and the ambiguity
+/// details), then `extra` in order, then the wake fields of
+/// [`resolve_error_wake`].
+pub fn target_failure(err: &TargetError, mode: WakeMode<'_>, extra: &[(&str, &str)]) -> Value {
+    let mut out = payload();
+    err.write_into(&mut out);
+    for (key, value) in extra {
+        out.insert((*key).into(), Value::from(*value));
+    }
+    let (status, reason) = resolve_error_wake(err, mode);
+    write_wake(&mut out, status, reason);
+    Value::Object(out)
 }
 
 /// Outcome of [`deliver_and_wake`].
@@ -150,6 +186,32 @@ pub fn deliver_and_wake(
     })
 }
 
+impl Delivered {
+    /// The success payload up to the target: `ok:true`, `message_id`, then
+    /// `in_reply_to_message_id` when given, `target_session_id` and
+    /// `target_server_pid` of `peer`. The caller appends the rest.
+    pub fn payload(&self, in_reply_to: Option<&str>, peer: &Entry) -> Map<String, Value> {
+        let mut out = payload();
+        out.insert("ok".into(), Value::Bool(true));
+        out.insert(
+            "message_id".into(),
+            Value::from(self.message.id().unwrap_or_default()),
+        );
+        if let Some(id) = in_reply_to {
+            out.insert("in_reply_to_message_id".into(), Value::from(id));
+        }
+        out.insert(
+            "target_session_id".into(),
+            peer.client
+                .session_id
+                .clone()
+                .map_or(Value::Null, Value::from),
+        );
+        out.insert("target_server_pid".into(), Value::from(peer.server_pid));
+        out
+    }
+}
+
 /// Append `wake_status` / `wake_reason` when present.
 pub fn write_wake(out: &mut Map<String, Value>, status: Option<WakeStatus>, reason: Option<&str>) {
     if let Some(s) = status {
@@ -161,23 +223,7 @@ pub fn write_wake(out: &mut Map<String, Value>, status: Option<WakeStatus>, reas
 }
 
 pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
-    let (layout, caller, args) = (ctx.layout.clone(), ctx.entry(), call.args);
-    Box::pin(off_reactor("send_message", move || {
-        run(&layout, &caller, wake::global(), &args)
-    }))
-}
-
-/// Run a blocking tool body on the blocking pool and turn its outcome into the
-/// tool result: `Ok` = compact JSON payload, `Err` = `isError` text.
-pub async fn off_reactor(
-    tool: &'static str,
-    body: impl FnOnce() -> Result<Value, String> + Send + 'static,
-) -> rmcp::model::CallToolResult {
-    match tokio::task::spawn_blocking(body).await {
-        Ok(Ok(value)) => json_result(value),
-        Ok(Err(text)) => error_result(text),
-        Err(e) => error_result(format!("{tool}: internal task failed: {e}")),
-    }
+    call_off_reactor(ctx, call, "send_message", run)
 }
 
 /// The tool body (blocking: run it off the async reactor). `args` are validated.
@@ -194,13 +240,7 @@ pub fn run(
     let mode = WakeMode::choose(a.str("wake").and_then(WakeArg::parse), reply_to);
     let peer = match project::resolve_target(layout, target, caller) {
         Ok(peer) => peer,
-        Err(err) => {
-            let mut out = payload();
-            err.write_into(&mut out);
-            let (status, reason) = resolve_error_wake(&err, mode);
-            write_wake(&mut out, status, reason);
-            return Ok(Value::Object(out));
-        }
+        Err(err) => return Ok(target_failure(&err, mode, &[])),
     };
     let opts = NewMessage {
         request_id: None,
@@ -217,20 +257,7 @@ pub fn run(
         mode,
         "send_message",
     )?;
-    let mut out = payload();
-    out.insert("ok".into(), Value::Bool(true));
-    out.insert(
-        "message_id".into(),
-        Value::from(done.message.id().unwrap_or_default()),
-    );
-    out.insert(
-        "target_session_id".into(),
-        peer.client
-            .session_id
-            .clone()
-            .map_or(Value::Null, Value::from),
-    );
-    out.insert("target_server_pid".into(), Value::from(peer.server_pid));
+    let mut out = done.payload(None, &peer);
     write_wake(&mut out, done.wake_status, done.wake_reason);
     Ok(Value::Object(out))
 }

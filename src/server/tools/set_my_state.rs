@@ -7,9 +7,10 @@
 
 use serde_json::{Value, json};
 
-use super::common::{error_result, map_result, now_s, payload};
+use super::common::{error_result, map_result, payload};
 use super::schema::{Kind, Param, ToolSpec};
 use super::{ToolCall, ToolFuture};
+use crate::clock::now_s;
 use crate::server::ServerCtx;
 use crate::store::registry::StateCard;
 
