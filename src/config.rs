@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&js_number_value(-3.0)).unwrap(), "-3");
         assert_eq!(
             serde_json::to_string(&js_number_value(1e300)).unwrap(),
-            "1e300"
+            "1e+300"
         );
     }
 

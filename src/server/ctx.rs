@@ -85,13 +85,6 @@ impl ServerCtx {
             .clone()
     }
 
-    pub fn handshake_known(&self) -> bool {
-        self.client_name
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
     pub fn set_client_name(&self, name: String) {
         *self.client_name.lock().unwrap_or_else(|p| p.into_inner()) = Some(name);
     }

@@ -83,6 +83,9 @@ pub fn serve() -> ExitCode {
 }
 
 async fn run() -> i32 {
+    // Handlers go in before the entry is published: a signal that arrives in
+    // between must still run the cleanup, not kill us with the entry left.
+    let signals = signals();
     let ctx = match lifecycle::startup(Layout::from_env(), EnvVars::process(), Tmux::ambient()) {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {
@@ -130,22 +133,31 @@ async fn run() -> i32 {
             ctx.request_shutdown();
             let _ = tokio::time::timeout(EOF_GRACE, &mut session).await;
         }
-        _ = signals() => {}
+        _ = signals => {}
     }
     ctx.request_shutdown();
     lifecycle::cleanup(&ctx);
     0
 }
 
-/// Resolves on SIGTERM, SIGINT or SIGHUP.
-async fn signals() {
+/// Installs the SIGTERM, SIGINT and SIGHUP handlers now; the future resolves
+/// on the first of them.
+fn signals() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mk = |k| signal(k).ok();
-    let (mut term, mut int, mut hup) = (
+    let (term, int, hup) = (
         mk(SignalKind::terminate()),
         mk(SignalKind::interrupt()),
         mk(SignalKind::hangup()),
     );
+    wait_signals(term, int, hup)
+}
+
+async fn wait_signals(
+    mut term: Option<tokio::signal::unix::Signal>,
+    mut int: Option<tokio::signal::unix::Signal>,
+    mut hup: Option<tokio::signal::unix::Signal>,
+) {
     async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
         match s {
             Some(s) => {

@@ -13,7 +13,7 @@ use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use super::activity::mtime_ms;
 use super::paths::{FILE_MODE, Layout, ensure_private_dir};
@@ -114,7 +114,11 @@ pub fn claim(
         .mode(FILE_MODE)
         .open(&rate)
     {
-        let _ = f.write_all(crate::config::js_number_value(now_ms).to_string().as_bytes());
+        let _ = f.write_all(
+            crate::config::js_number_value(now_ms)
+                .to_string()
+                .as_bytes(),
+        );
         stamp_times(&f, now_ms);
     }
     Ok(true)
@@ -127,14 +131,6 @@ fn stamp_times(file: &File, now_ms: f64) {
         UNIX_EPOCH
     };
     let _ = file.set_times(FileTimes::new().set_accessed(t).set_modified(t));
-}
-
-/// Set a record's mtime (tests and tools that simulate age).
-pub fn set_mtime(path: &Path, at: SystemTime) -> io::Result<()> {
-    File::options()
-        .write(true)
-        .open(path)?
-        .set_times(FileTimes::new().set_accessed(at).set_modified(at))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Result helpers shared by every tool.
+//! Result helpers shared by every tool, and the runner that moves a blocking
+//! tool body off the async reactor.
 //!
 //! Invariant defended: a tool answer is exactly one text item holding compact
 //! JSON whose first key is `schema_version: 1`, with no `isError` and no
