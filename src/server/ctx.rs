@@ -68,13 +68,31 @@ impl ServerCtx {
     pub fn update(&self, f: impl FnOnce(&mut Entry)) -> io::Result<Entry> {
         let mut guard = self.lock_entry();
         f(&mut guard);
-        registry::register(&self.layout, &guard)?;
+        self.register_locked(&guard)?;
         Ok(guard.clone())
     }
 
     /// Publish the entry as it is.
     pub fn publish(&self) -> io::Result<()> {
-        registry::register(&self.layout, &self.lock_entry())
+        self.register_locked(&self.lock_entry())
+    }
+
+    /// Write `entry` to the registry; the caller holds the entry lock. Once
+    /// shutdown began this writes nothing, so a late identity or tmux update
+    /// can never put back the file [`ServerCtx::unregister`] removed.
+    pub fn register_locked(&self, entry: &Entry) -> io::Result<()> {
+        if self.is_shutting_down() {
+            return Ok(());
+        }
+        registry::register(&self.layout, entry)
+    }
+
+    /// Remove our registry entry for good: shutdown is requested first, then
+    /// the file is removed under the entry lock (see [`Self::register_locked`]).
+    pub fn unregister(&self) {
+        self.request_shutdown();
+        let guard = self.lock_entry();
+        registry::unregister(&self.layout, guard.server_pid);
     }
 
     /// `clientInfo.name` from `initialize`, once known.

@@ -19,7 +19,7 @@ use crate::clock::now_s;
 use crate::identity::detect::{self, Diagnosis};
 use crate::identity::{self, EnvVars, SOURCE_TOOLS_CALL_META, sticky};
 use crate::store::paths::Layout;
-use crate::store::registry::{self, ClientType, Entry, own_capabilities};
+use crate::store::registry::{ClientType, Entry, own_capabilities};
 use crate::trace;
 use crate::transcripts::{codex, transcript_path_for};
 use crate::wake::tmux::Tmux;
@@ -99,7 +99,7 @@ pub fn bind_tmux_late(ctx: &ServerCtx) {
     if g.tmux_pane.is_none() {
         g.tmux_pane = pane;
         g.tmux_session = session;
-        let _ = registry::register(&ctx.layout, &g);
+        let _ = ctx.register_locked(&g);
     }
 }
 
@@ -119,7 +119,7 @@ pub fn recover_sticky(ctx: &ServerCtx) {
     );
     g.client = recovered;
     sticky::persist(&ctx.layout, &g);
-    let _ = registry::register(&ctx.layout, &g);
+    let _ = ctx.register_locked(&g);
 }
 
 /// §1.5 `refine(trigger)`: fold the handshake's client into the entry.
@@ -155,7 +155,7 @@ pub fn refine(ctx: &ServerCtx, trigger: &str) -> Option<Diagnosis> {
         }
         if merged != g.client {
             g.client = merged;
-            let _ = registry::register(&ctx.layout, &g);
+            let _ = ctx.register_locked(&g);
         }
     }
     recover_sticky(ctx);
@@ -292,5 +292,5 @@ pub fn adopt_call_meta(ctx: &ServerCtx, meta: &Map<String, Value>) {
 
 /// Delete our registry entry (exit path).
 pub fn cleanup(ctx: &ServerCtx) {
-    registry::unregister(&ctx.layout, ctx.pid());
+    ctx.unregister();
 }
