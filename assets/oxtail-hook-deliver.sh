@@ -60,16 +60,22 @@ oxh_still_ours() {
 
 # oxh_deliver EVENT [payload]: lock, render, print, then empty (or rewrite)
 # each mailbox while still holding its lock, release. With "payload", the rest
-# of stdin is parsed in the same awk run (one process fewer on the hot path).
+# of stdin (read before locking) is parsed in the same awk run (one process
+# fewer on the hot path).
 # Returns 0 when something was printed.
 oxh_deliver() {
-  local event=$1 out json plan item idx action f printed=1 i=0 tmp
+  local event=$1 out json plan item idx action f printed=1 i=0 tmp rest=
+  # Read the rest of the payload before taking any lock (builtin, bounded):
+  # a client that never closed stdin must not keep a mailbox locked.
+  if [ "${2:-}" = payload ]; then
+    IFS= read -r -d '' -t 5 rest || :
+  fi
   oxh_lock_all
   [ ${#OXH_FILES[@]} -gt 0 ] || return 1
   tmp=.tmp.$$.hook$RANDOM
   if [ "${2:-}" = payload ]; then
     out=$(OXH_MODE=render OXH_PAYLOAD=1 OXH_HEAD=$OXH_HEAD OXH_SID=$OXH_SID OXH_EVENT=$event \
-      OXH_TMP=$tmp exec awk -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null)
+      OXH_TMP=$tmp exec awk -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null <<<"$rest")
   else
     out=$(OXH_MODE=render OXH_EVENT=$event OXH_TMP=$tmp \
       exec awk -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)

@@ -420,7 +420,7 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("stop", "9f3000dd790765b3"),
         ("userpromptsubmit", "aed47624dcb4ef73"),
         ("common", "967d34b07338376d"),
-        ("deliver", "c56e3008bbb73e01"),
+        ("deliver", "602001f7a933bfb4"),
         ("awk", "33739f9dcab04e31"),
         ("lock", "d6f6285fa2efc9ae"),
     ];
