@@ -3,6 +3,12 @@
 //! HOME, private TMUX_TMPDIR, no inherited tmux or session env, wakes off),
 //! JSON-RPC lines on stdin/stdout, tool results parsed from their text
 //! content. Nothing here ever touches the real `~/.oxtail` or tmux server.
+//!
+//! Deliberately not `oxtail::mcp_client`: that client reads stdout on a
+//! helper thread and hands lines over a channel, which adds a thread wakeup
+//! to every call this module times (the stdio `ping` floor is ~50 µs here).
+//! This one reads the pipe on the calling thread, with `poll(2)` as the hang
+//! guard.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
