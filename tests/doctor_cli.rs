@@ -65,20 +65,16 @@ mod process;
 use process::dead_pid;
 
 fn entry(pid: u32) -> Entry {
+    let client = Client {
+        client_type: ClientType::ClaudeCode,
+        session_id: Some(format!("11111111-1111-1111-1111-{pid:012}")),
+        session_id_source: Some("env".into()),
+        cwd: "/p".into(),
+        ..Client::default()
+    };
     Entry {
-        server_pid: pid,
-        started_at: 1,
-        client: Client {
-            client_type: ClientType::ClaudeCode,
-            session_id: Some(format!("11111111-1111-1111-1111-{pid:012}")),
-            transcript_path: None,
-            session_id_source: Some("env".into()),
-            cwd: "/p".into(),
-        },
-        tmux_pane: None,
-        tmux_session: None,
-        state: None,
         capabilities: None,
+        ..Entry::new(pid, 1, client)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::clock::now_s;
 use crate::identity::detect::{self, Diagnosis};
 use crate::identity::{self, EnvVars, SOURCE_TOOLS_CALL_META, sticky};
 use crate::store::paths::Layout;
-use crate::store::registry::{ClientType, Entry, own_capabilities};
+use crate::store::registry::{ClientType, Entry};
 use crate::trace;
 use crate::transcripts::{codex, transcript_path_for};
 use crate::wake::tmux::Tmux;
@@ -70,13 +70,9 @@ pub fn startup(layout: Layout, env: EnvVars, tmux: Tmux) -> io::Result<ServerCtx
         client = enriched;
     }
     let entry = Entry {
-        server_pid: std::process::id(),
-        started_at,
-        client,
         tmux_pane,
         tmux_session,
-        state: None,
-        capabilities: Some(own_capabilities()),
+        ..Entry::new(std::process::id(), started_at, client)
     };
     let ctx = ServerCtx::new(layout, entry, env, tmux);
     recover_sticky(&ctx);

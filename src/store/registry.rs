@@ -100,6 +100,20 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A fresh entry of this oxtail for `client`: no tmux binding, no state
+    /// card, our own capabilities.
+    pub fn new(server_pid: u32, started_at: i64, client: Client) -> Entry {
+        Entry {
+            server_pid,
+            started_at,
+            client,
+            tmux_pane: None,
+            tmux_session: None,
+            state: None,
+            capabilities: Some(own_capabilities()),
+        }
+    }
+
     /// `capabilities.mailbox.reply_to === true` (strict reply correlation).
     pub fn supports_reply_to(&self) -> bool {
         self.capabilities
@@ -317,21 +331,14 @@ mod tests {
     }
 
     fn entry(pid: u32, sid: Option<&str>, started_at: i64) -> Entry {
-        Entry {
-            server_pid: pid,
-            started_at,
-            client: Client {
-                client_type: ClientType::ClaudeCode,
-                session_id: sid.map(str::to_string),
-                transcript_path: sid.map(|s| format!("/t/{s}.jsonl")),
-                session_id_source: sid.map(|_| "env".to_string()),
-                cwd: "/p".into(),
-            },
-            tmux_pane: None,
-            tmux_session: None,
-            state: None,
-            capabilities: Some(own_capabilities()),
-        }
+        let client = Client {
+            client_type: ClientType::ClaudeCode,
+            session_id: sid.map(str::to_string),
+            transcript_path: sid.map(|s| format!("/t/{s}.jsonl")),
+            session_id_source: sid.map(|_| "env".to_string()),
+            cwd: "/p".into(),
+        };
+        Entry::new(pid, started_at, client)
     }
 
     fn setup() -> (tempfile::TempDir, Layout) {

@@ -103,21 +103,14 @@ impl Home {
     /// writes it).
     pub fn register(&self, pid: u32, sid: &str) {
         self.dirs();
-        let entry = Entry {
-            server_pid: pid,
-            started_at: 1_767_225_600,
-            client: Client {
-                client_type: ClientType::ClaudeCode,
-                session_id: Some(sid.into()),
-                transcript_path: None,
-                session_id_source: Some("env".into()),
-                cwd: "/p".into(),
-            },
-            tmux_pane: None,
-            tmux_session: None,
-            state: None,
-            capabilities: Some(registry::own_capabilities()),
+        let client = Client {
+            client_type: ClientType::ClaudeCode,
+            session_id: Some(sid.into()),
+            session_id_source: Some("env".into()),
+            cwd: "/p".into(),
+            ..Client::default()
         };
+        let entry = Entry::new(pid, 1_767_225_600, client);
         fs::write(self.layout.session_entry(pid), registry::to_pretty(&entry)).unwrap();
     }
 

@@ -46,21 +46,14 @@ impl Drop for Home {
 }
 
 fn register(layout: &Layout, pid: u32, sid: &str) {
-    let entry = Entry {
-        server_pid: pid,
-        started_at: 0,
-        client: Client {
-            client_type: ClientType::ClaudeCode,
-            session_id: Some(sid.into()),
-            transcript_path: None,
-            session_id_source: Some("env".into()),
-            cwd: "/p".into(),
-        },
-        tmux_pane: None,
-        tmux_session: None,
-        state: None,
-        capabilities: Some(registry::own_capabilities()),
+    let client = Client {
+        client_type: ClientType::ClaudeCode,
+        session_id: Some(sid.into()),
+        session_id_source: Some("env".into()),
+        cwd: "/p".into(),
+        ..Client::default()
     };
+    let entry = Entry::new(pid, 0, client);
     std::fs::write(layout.session_entry(pid), registry::to_pretty(&entry)).expect("registry");
 }
 

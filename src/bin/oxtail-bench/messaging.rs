@@ -23,7 +23,7 @@ use oxtail::server::tools::send_message;
 use oxtail::store::mailbox;
 use oxtail::store::message::NewMessage;
 use oxtail::store::paths::Layout;
-use oxtail::store::registry::{self, Client, ClientType, Entry, own_capabilities};
+use oxtail::store::registry::{self, Client, ClientType, Entry};
 use oxtail::wake::tmux::Tmux;
 use oxtail::wake::{Strategy, WakeSettings, Waker};
 
@@ -88,21 +88,14 @@ impl Drop for Sleeper {
 }
 
 fn entry(pid: u32, sid: &str, cwd: &str) -> Entry {
-    Entry {
-        server_pid: pid,
-        started_at: 1_700_000_000,
-        client: Client {
-            client_type: ClientType::ClaudeCode,
-            session_id: Some(sid.to_string()),
-            transcript_path: None,
-            session_id_source: Some("self-register".into()),
-            cwd: cwd.to_string(),
-        },
-        tmux_pane: None,
-        tmux_session: None,
-        state: None,
-        capabilities: Some(own_capabilities()),
-    }
+    let client = Client {
+        client_type: ClientType::ClaudeCode,
+        session_id: Some(sid.to_string()),
+        session_id_source: Some("self-register".into()),
+        cwd: cwd.to_string(),
+        ..Client::default()
+    };
+    Entry::new(pid, 1_700_000_000, client)
 }
 
 fn waker(layout: &Layout) -> &'static Waker {
