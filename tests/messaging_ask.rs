@@ -94,14 +94,8 @@ fn ask_and_reply_correlated_ignoring_chatter() {
     assert_eq!(reply["from_session_id"], SID_B);
     assert_eq!(reply["reply_to"], request_id.as_str());
     assert_eq!(reply["correlation"], "correlated");
-    let keys: Vec<&str> = out
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        keys_of(&out),
         [
             "schema_version",
             "ok",

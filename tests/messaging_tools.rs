@@ -34,14 +34,8 @@ fn send_then_read_with_ids_provenance_and_unicode() {
     let sent = a
         .tool("send_message", json!({"target": SID_B, "body": body}))
         .json();
-    let keys: Vec<&str> = sent
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        keys_of(&sent),
         [
             "schema_version",
             "ok",

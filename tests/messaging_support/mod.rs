@@ -239,6 +239,13 @@ impl Server {
 }
 
 /// Poll `f` until it holds (hang guard only).
+/// The keys of a JSON object, in order (key order is part of the contract).
+pub fn keys_of(v: &Value) -> Vec<&str> {
+    v.as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
 pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
