@@ -14,13 +14,12 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::file;
-use super::paths::{DIR_MODE, Layout};
+use super::paths::{self, Layout};
 use crate::clock::now_ms;
 
 /// Claims older than this are garbage-collected when a claim is written.
@@ -45,16 +44,6 @@ pub struct ClaimRecord {
     pub transcript_path: Option<String>,
     pub claimed_at: i64,
     pub server_pid: u32,
-}
-
-fn ensure_claims_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(DIR_MODE)
-        .create(dir)
 }
 
 fn read_json_files(dir: &Path) -> Vec<(std::path::PathBuf, serde_json::Value)> {
@@ -94,7 +83,7 @@ pub fn gc(layout: &Layout) {
 /// GC, then write `rec` atomically (`<final>.<pid>.tmp` + rename, `0600`).
 pub fn write_claim(layout: &Layout, rec: &ClaimRecord) -> io::Result<()> {
     let dir = layout.claims_dir();
-    ensure_claims_dir(&dir)?;
+    paths::ensure_private_dir(&dir)?;
     gc(layout);
     let path = layout.claim(&rec.client_type, &rec.cwd, &rec.session_id);
     file::write_pretty_json(&path, rec)
@@ -224,7 +213,7 @@ mod tests {
         let (tmp, layout, _t) = setup();
         assert!(recover_claim(&layout, "codex", "/p", &anc(&[(1, "x")])).is_none());
         let gone = tmp.path().join("gone.jsonl");
-        ensure_claims_dir(&layout.claims_dir()).unwrap();
+        paths::ensure_private_dir(&layout.claims_dir()).unwrap();
         let r = rec("s1", &gone, anc(&[(100, "h")]), now_s());
         let p = layout.claim("codex", "/p", "s1");
         fs::write(p, serde_json::to_string(&r).unwrap()).unwrap();
