@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod identity;
+pub mod json_text;
 pub mod mcp_client;
 pub mod project;
 pub mod server;

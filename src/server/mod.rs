@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod handler;
 pub mod lifecycle;
 pub mod stdin_guard;
+pub mod stdout_guard;
 pub mod tmux_query;
 pub mod tools;
 
@@ -99,6 +100,7 @@ async fn run() -> i32 {
         inner: stdin_guard::StdinGuard::new(reader),
         eof: eof_tx,
     };
+    let writer = stdout_guard::StdoutGuard::new(writer);
     let handler = Handler {
         ctx: Arc::clone(&ctx),
     };
