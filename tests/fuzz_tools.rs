@@ -464,19 +464,29 @@ fn raw_line(raw: &Raw, base: u64) -> (String, Expect) {
         }
         Raw::AnyId(id) => {
             let line = request_line(id, &json!("tools/list"), &json!({}));
-            // rmcp carries back an i64 or a string; a lone surrogate in the
-            // string would come back as U+FFFD, so that id is not used.
-            let usable = id.is_i64() || (id.is_string() && !has_lone(id));
-            let expect = if usable {
-                Expect {
-                    ids: vec![id.clone()],
+            // A string or an integer is answered under it; a lone surrogate
+            // in the string would come back as U+FFFD, so that id is not used.
+            // An integer in float form (`5.0`, `-0.0`, below 2^53) is answered
+            // as the integer, the number a JavaScript client compares with.
+            let integral = id
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0)
+                .map(|f| json!(f as i64));
+            let answer = match id {
+                Value::String(_) if !has_lone(id) => Some(id.clone()),
+                _ if id.is_i64() => Some(id.clone()),
+                _ if id.is_u64() => None,
+                _ => integral,
+            };
+            let expect = match answer {
+                Some(a) => Expect {
+                    ids: vec![a],
                     orphans: exact(0),
-                }
-            } else {
-                Expect {
+                },
+                None => Expect {
                     ids: vec![],
                     orphans: exact(1),
-                }
+                },
             };
             (line, expect)
         }
@@ -537,6 +547,8 @@ fn fuzzed_raw_lines_are_answered_exactly_once() {
     });
     let srv = RefCell::new(&mut f.srv);
     let base = std::cell::Cell::new(7_000_000u64);
+    // Answers under an id, id-null errors, lines with lone surrogates.
+    let tally = RefCell::new([0u64; 3]);
     let result = runner.run(&raw_strategy(), |raw| {
         let mut srv = srv.borrow_mut();
         let (line, expect) = raw_line(&raw, base.replace(base.get() + 10));
@@ -592,6 +604,14 @@ fn fuzzed_raw_lines_are_answered_exactly_once() {
                 "{line:?}: answers nobody asked for: {extra:?}"
             )));
         }
+        let mut t = tally.borrow_mut();
+        t[0] += expect.ids.len() as u64;
+        t[1] += orphans as u64;
+        t[2] += u64::from(
+            ["\\ud800", "\\udc00", "\\udbff"]
+                .iter()
+                .any(|e| line.contains(e)),
+        );
         Ok(())
     });
     if let Err(e) = result {
@@ -603,7 +623,16 @@ fn fuzzed_raw_lines_are_answered_exactly_once() {
         "non-JSON-RPC output: {:?}",
         f.srv.garbage()
     );
-    figure("fuzz_raw_lines", &[("lines", u64::from(cases))]);
+    let t = tally.into_inner();
+    figure(
+        "fuzz_raw_lines",
+        &[
+            ("lines", u64::from(cases)),
+            ("answers_under_id", t[0]),
+            ("id_null_errors", t[1]),
+            ("with_lone_surrogates", t[2]),
+        ],
+    );
 }
 
 /// A request rmcp cannot decode must still be answered with its id (JSON-RPC

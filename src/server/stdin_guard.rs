@@ -44,7 +44,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use rmcp::model::{ClientJsonRpcMessage, ErrorCode};
+use rmcp::model::{ClientJsonRpcMessage, ErrorCode, RequestId};
 use rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -175,14 +175,13 @@ fn one_message(text: &str) -> Option<String> {
     }
 }
 
-/// The request id when rmcp can carry it back: an `i64` or a string.
+/// The request id when rmcp can carry it back (its own `RequestId` rule: a
+/// string, or an integer, also one written as `5.0`).
 fn usable_id(obj: &Map<String, Value>) -> Option<Value> {
     let id = obj.get("id")?;
-    match id {
-        Value::Number(n) if n.is_i64() => Some(id.clone()),
-        Value::String(_) => Some(id.clone()),
-        _ => None,
-    }
+    serde_json::from_value::<RequestId>(id.clone())
+        .is_ok()
+        .then(|| id.clone())
 }
 
 /// Whether the repair changed the string `id` (it held a lone surrogate,
