@@ -90,41 +90,19 @@ pub fn repair_with(text: &str, max_depth: usize, lone: &str) -> Option<Repaired>
 /// can be repaired on its own. `None` when `text` is not an array; the
 /// caller has checked that it is valid JSON.
 pub fn array_elements(text: &str) -> Option<Vec<&str>> {
-    let b = text.as_bytes();
     let open = text.len() - text.trim_start().len();
-    if b.get(open) != Some(&b'[') {
+    if text.as_bytes().get(open) != Some(&b'[') {
         return None;
     }
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    let mut start = open + 1;
-    let mut i = open;
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i = scan_string(b, i, &mut |_| {});
-                continue;
-            }
-            b'[' | b'{' => depth += 1,
-            b',' if depth == 1 => {
-                out.push(text[start..i].trim());
-                start = i + 1;
-            }
-            b']' | b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    let last = text[start..i].trim();
-                    if !last.is_empty() || !out.is_empty() {
-                        out.push(last);
-                    }
-                    return Some(out);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+    let mut cuts = vec![open];
+    let end = walk_container(text.as_bytes(), open, &mut |comma| cuts.push(comma))?;
+    cuts.push(end - 1);
+    let out: Vec<&str> = cuts
+        .windows(2)
+        .map(|w| text[w[0] + 1..w[1]].trim())
+        .collect();
+    // `[]` and `[ ]` have no element.
+    Some(if out == [""] { Vec::new() } else { out })
 }
 
 /// Copy-on-write edits of a text, applied left to right.
@@ -208,6 +186,13 @@ fn scan_string(b: &[u8], start: usize, lone: &mut dyn FnMut(usize)) -> usize {
 /// The offset after the container opened at `start` (strings inside are
 /// skipped whole; the end of `b` when it is never closed).
 fn skip_container(b: &[u8], start: usize) -> usize {
+    walk_container(b, start, &mut |_| {}).unwrap_or(b.len())
+}
+
+/// Walk the container opened at `start`, calling `comma` with the offset of
+/// each comma directly inside it; the offset after its closing bracket, or
+/// `None` when it is never closed.
+fn walk_container(b: &[u8], start: usize, comma: &mut dyn FnMut(usize)) -> Option<usize> {
     let mut depth = 0usize;
     let mut i = start;
     while i < b.len() {
@@ -217,17 +202,18 @@ fn skip_container(b: &[u8], start: usize) -> usize {
                 continue;
             }
             b'[' | b'{' => depth += 1,
+            b',' if depth == 1 => comma(i),
             b']' | b'}' => {
                 depth -= 1;
                 if depth == 0 {
-                    return i + 1;
+                    return Some(i + 1);
                 }
             }
             _ => {}
         }
         i += 1;
     }
-    b.len()
+    None
 }
 
 /// The end of the run of number characters starting at `start`.

@@ -321,13 +321,19 @@ fn garbage_lines() -> Vec<Vec<u8>> {
     ]
 }
 
-#[test]
-fn hostile_mailbox_lines_never_cost_valid_messages() {
-    let world = World::new();
+/// Two servers in `world`: a receiver claimed as `SID_R`, a sender as `SID_S`.
+fn receiver_and_sender(world: &World) -> (Server, Server) {
     let mut r = world.server(&[]);
     let mut s = world.server(&[]);
     r.claim(SID_R);
     s.claim(SID_S);
+    (r, s)
+}
+
+#[test]
+fn hostile_mailbox_lines_never_cost_valid_messages() {
+    let world = World::new();
+    let (mut r, mut s) = receiver_and_sender(&world);
     let mailbox = world.layout().mailbox(r.pid);
     let mut sent = Vec::new();
     for (i, g) in garbage_lines().iter().enumerate() {
@@ -431,10 +437,7 @@ fn hostile_mailbox_lines_never_cost_valid_messages() {
 #[test]
 fn a_symlinked_mailbox_never_writes_outside_the_store() {
     let world = World::new();
-    let mut r = world.server(&[]);
-    let mut s = world.server(&[]);
-    r.claim(SID_R);
-    s.claim(SID_S);
+    let (mut r, mut s) = receiver_and_sender(&world);
     let outside: PathBuf = world.root().join("victim.jsonl");
     // The outside file holds a valid-looking record, so a reader that follows
     // the link would "deliver" it and then truncate it.
@@ -504,10 +507,7 @@ fn a_symlinked_mailbox_never_writes_outside_the_store() {
 #[test]
 fn a_symlinked_ledger_answers_with_a_reason_and_is_replaced_by_the_next_delivery() {
     let world = World::new();
-    let mut r = world.server(&[]);
-    let mut s = world.server(&[]);
-    r.claim(SID_R);
-    s.claim(SID_S);
+    let (mut r, mut s) = receiver_and_sender(&world);
     let first = s
         .tool("send_message", json!({"target": SID_R, "body": "first"}))
         .unwrap();
@@ -576,10 +576,7 @@ fn a_symlinked_ledger_answers_with_a_reason_and_is_replaced_by_the_next_delivery
 #[test]
 fn fifo_store_files_never_hang_a_tool() {
     let world = World::new();
-    let mut r = world.server(&[]);
-    let mut s = world.server(&[]);
-    r.claim(SID_R);
-    s.claim(SID_S);
+    let (mut r, mut s) = receiver_and_sender(&world);
     let sent = s
         .tool("send_message", json!({"target": SID_R, "body": "one"}))
         .unwrap();
