@@ -20,9 +20,8 @@
 //! decodes, rmcp gets the repaired line and handles the request normally.
 //! (A message body sent that way is stored with U+FFFD as UTF-8, where the
 //! original's `JSON.stringify` writes the `\ud800` escape back: both are
-//! lines a 0.14 peer reads, U+FFFD is what either reaches a model as, and its
-//! 3 bytes are what `Buffer.byteLength` counts for a lone surrogate, so the
-//! 8192-byte limit is the same.)
+//! lines a 0.14 peer reads, and U+FFFD's 3 bytes are what `Buffer.byteLength`
+//! counts for a lone surrogate, so the 8192-byte limit is the same.)
 //! Otherwise a request with a usable id (an integer or a string, not a
 //! response) is rewritten into a request for [`INVALID_REQUEST_METHOD`],
 //! which the handler answers with -32602/-32600 under that id. A too-deep
