@@ -421,10 +421,10 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("userpromptsubmit", "aed47624dcb4ef73"),
         ("common", "967d34b07338376d"),
         ("deliver", "602001f7a933bfb4"),
-        ("awk", "33739f9dcab04e31"),
+        ("awk", "a06bdc0efe9ad87a"),
         ("lock", "d6f6285fa2efc9ae"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 8);
+    assert_eq!(HOOK_MARKER_VERSION, 9);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(
