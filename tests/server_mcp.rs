@@ -283,7 +283,7 @@ fn registry_entry_shape_on_disk() {
     assert_eq!(v["client"]["cwd"], sb.proj().to_string_lossy().as_ref());
     assert_eq!(
         v["capabilities"],
-        json!({"mailbox": {"reply_to": true, "provenance": true, "push_budget": true}})
+        json!({"mailbox": {"reply_to": true, "provenance": true, "push_budget": true, "receipts": true}})
     );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(s.entry_path())

@@ -19,7 +19,7 @@ use crate::wake::{WakeArg, WakeMode, Waker};
 use super::common::failure;
 use super::schema::{Args, Param, ToolSpec};
 use super::send_message::{
-    BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, target_failure, write_wake,
+    BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, target_failure,
 };
 use super::{ToolCall, ToolFuture};
 
@@ -125,6 +125,6 @@ pub fn run(
             "uncorrelated"
         }),
     );
-    write_wake(&mut out, done.wake_status, done.wake_reason);
+    done.write_tail(&mut out);
     Ok(Value::Object(out))
 }
