@@ -107,9 +107,11 @@ fn after_setup_every_check_passes_and_lines_name_each_check() {
     for name in [
         "binary",
         "claude_mcp",
+        "claude_approvals",
         "claude_hooks",
         "hook_scripts",
         "codex_mcp",
+        "codex_approvals",
         "codex_hooks",
     ] {
         assert_eq!(status_of(&v, name), ["ok"], "{name}: {v:#}");
@@ -209,7 +211,10 @@ fn dead_processes_mailboxes_and_registry_entries() {
         )),
         "{d}"
     );
-    assert!(d.contains("1 message(s)") && d.contains("ago"), "{d}");
+    assert!(
+        d.contains("1 message(s)") && d.contains("the oldest waiting"),
+        "{d}"
+    );
     assert!(d.contains("also 1 empty one(s) (harmless)"), "{d}");
     // A dead registry entry is reaped by the next server: info, not a warning.
     assert_eq!(status_of(&v, "registry"), ["info"]);

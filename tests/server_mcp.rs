@@ -187,8 +187,8 @@ fn bad_arguments_are_structured_errors_naming_the_field() {
 }
 
 /// Beyond the original: every tool advertises MCP annotations, so clients
-/// can let the read-only ones run without asking; draining the mailbox is not
-/// read-only.
+/// can decide on their own to run them without asking; draining the mailbox
+/// is not read-only.
 #[test]
 fn tools_advertise_annotations() {
     let sb = Sandbox::new();
@@ -212,17 +212,21 @@ fn tools_advertise_annotations() {
             "{n}"
         );
     }
-    for n in ["send_message", "reply_to_message", "ask_peer"] {
+    // Moving messages is not read-only, and not destructive either (nothing
+    // is lost): Codex runs non-destructive tools without asking, and would
+    // refuse a "destructive" read_my_messages in `codex exec`.
+    for n in [
+        "send_message",
+        "reply_to_message",
+        "ask_peer",
+        "read_my_messages",
+    ] {
         assert_eq!(
             hints(n),
             json!({"readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}),
             "{n}"
         );
     }
-    assert_eq!(
-        hints("read_my_messages"),
-        json!({"readOnlyHint": false, "destructiveHint": true, "idempotentHint": false, "openWorldHint": false})
-    );
     // The original's fields are all still there, in its order.
     for t in tools {
         let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();

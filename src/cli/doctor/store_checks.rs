@@ -367,10 +367,16 @@ fn orphan_warning(
         .iter()
         .map(|o| {
             let p = &o.pending;
-            let age = p
-                .modified
+            // How long the mail has waited: since the oldest message was
+            // sent, else since the file last changed.
+            let since = p
+                .oldest_enqueued_at
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t))
+                .or(p.modified);
+            let age = since
                 .and_then(|m| now.duration_since(m).ok())
-                .map(|d| format!(", newest {} ago", human_age(d)))
+                .map(|d| format!(", the oldest waiting {}", human_age(d)))
                 .unwrap_or_default();
             let who = match &o.session {
                 Some(sid) => format!(" (session {sid})"),
@@ -383,7 +389,7 @@ fn orphan_warning(
                 String::new()
             };
             format!(
-                "pid {}{who}: {} message(s){junk}, {}{age}",
+                "pid {}{who}: {} message(s){junk} ({}){age}",
                 o.pid,
                 p.messages,
                 human(p.bytes)

@@ -54,7 +54,7 @@ pub const TIMEOUT_SCHEMA_MAX: i64 = 300_000;
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "ask_peer",
-    hints: Hints::SENDS,
+    hints: Hints::MESSAGES,
     description: "Delegate and wait: send a question to a peer in the same project root and block until it replies or the timeout elapses. \
 For back-and-forth; use send_message for fire-and-forget. \
 If no reply arrives within 500 ms the peer is woken by typing a short prompt into its verified tmux pane (Codex gets a pause before Enter; a peer that is mid-turn is not typed into: skipped_busy). \

@@ -25,7 +25,7 @@ use super::{ToolCall, ToolFuture};
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "reply_to_message",
-    hints: Hints::SENDS,
+    hints: Hints::MESSAGES,
     description: "Reply to an inbound peer message by its message_id (as shown by the hook or read_my_messages). \
 The id is looked up in this session's own received-ledger, so you can only reply to messages delivered to you; \
 the reply goes to the original sender, carries reply_to=request_id when the inbound was an ask_peer (so the asker's wait ends), \

@@ -107,17 +107,16 @@ impl Hints {
         destructive: false,
         idempotent: true,
     };
-    /// Adds a message to a peer's mailbox (each call adds another).
-    pub const SENDS: Hints = Hints {
+    /// Moves messages: sends one to a peer's mailbox, or hands the caller
+    /// what its own mailbox holds. Not read-only, but not destructive either:
+    /// nothing is lost, a message only travels from sender to receiver (a
+    /// drain returns each message once, to the agent it was for). Not
+    /// idempotent: each call moves more. (Codex asks before a tool that says
+    /// it is destructive, and `codex exec` then fails it: marking the drain
+    /// destructive would make Codex refuse to read its own mail.)
+    pub const MESSAGES: Hints = Hints {
         read_only: false,
         destructive: false,
-        idempotent: false,
-    };
-    /// Takes messages out of this session's mailbox (a second call does not
-    /// return them again).
-    pub const DRAINS: Hints = Hints {
-        read_only: false,
-        destructive: true,
         idempotent: false,
     };
 

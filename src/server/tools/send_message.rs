@@ -72,7 +72,7 @@ pub fn call_off_reactor<'a>(
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "send_message",
-    hints: Hints::SENDS,
+    hints: Hints::MESSAGES,
     description: "Fire-and-forget: queue a message for a peer agent in the same project root and return at once. \
 Target is the peer's tmux session name or its session id (UUID); peers in other projects are refused. \
 The peer sees it mid-turn or at turn end (Claude Code hooks) or by calling read_my_messages. \
