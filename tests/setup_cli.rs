@@ -390,11 +390,21 @@ fn uninstall_takes_back_exactly_the_rule_setup_added() {
         ".claude/settings.json",
         "{\n  \"model\": \"opus\",\n  \"permissions\": {\n    \"allow\": [\n      \"Read\"\n    ],\n    \"deny\": [\n      \"mcp__oxtail__ask_peer\"\n    ]\n  }\n}\n",
     );
+    let original = h.read(".claude/settings.json");
     let out = ok(&h.oxtail(&["setup"]));
     assert!(
         out.contains("your permissions.deny lists \"mcp__oxtail__ask_peer\""),
         "{out}"
     );
+    // Hooks and approvals go into settings.json in one write: one backup,
+    // holding the user's file.
+    let backups: Vec<String> = h
+        .backups()
+        .into_iter()
+        .filter(|b| b.starts_with(".claude/settings.json."))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(h.read(&backups[0]), original);
     let v = json_file(&h, ".claude/settings.json");
     assert_eq!(
         v["permissions"],
