@@ -299,18 +299,6 @@ fn no_claude_still_installs_the_files_the_codex_hooks_run() {
     assert_eq!(h.snapshot(), before);
 }
 
-fn doctor_check(h: &Home, name: &str) -> Value {
-    let out = h.oxtail(&["doctor", "--json"]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {name} check: {v:#}"))
-}
-
 #[test]
 fn no_approvals_leaves_both_clients_alone_and_doctor_names_the_fix() {
     let h = Home::new();
@@ -325,14 +313,14 @@ fn no_approvals_leaves_both_clients_alone_and_doctor_names_the_fix() {
     assert!(settings.get("_oxtailApprovals").is_none(), "{settings}");
     assert!(!h.read(".codex/config.toml").contains("approval"));
     for name in ["claude_approvals", "codex_approvals"] {
-        let c = doctor_check(&h, name);
+        let c = h.doctor_check(name);
         assert_eq!(c["status"], "warn", "{c}");
         assert!(c["fix"].as_str().unwrap().contains("oxtail setup"), "{c}");
     }
     // A later plain setup adds them; doctor is then content.
     ok(&h.oxtail(&["setup"]));
     for name in ["claude_approvals", "codex_approvals"] {
-        assert_eq!(doctor_check(&h, name)["status"], "ok", "{name}");
+        assert_eq!(h.doctor_check(name)["status"], "ok", "{name}");
     }
     // `uninstall --no-approvals` keeps the Claude Code rule and its record.
     ok(&h.oxtail(&["uninstall", "--no-approvals"]));
@@ -371,8 +359,8 @@ fn the_users_own_approvals_are_not_claimed_and_survive_uninstall() {
         h.read(".codex/config.toml")
             .contains("default_tools_approval_mode = \"prompt\" # I want to be asked\n")
     );
-    assert_eq!(doctor_check(&h, "claude_approvals")["status"], "ok");
-    assert_eq!(doctor_check(&h, "codex_approvals")["status"], "info");
+    assert_eq!(h.doctor_check("claude_approvals")["status"], "ok");
+    assert_eq!(h.doctor_check("codex_approvals")["status"], "info");
 
     let out = ok(&h.oxtail(&["uninstall"]));
     assert!(out.contains("is yours: left alone"), "{out}");
@@ -398,11 +386,7 @@ fn uninstall_takes_back_exactly_the_rule_setup_added() {
     );
     // Hooks and approvals go into settings.json in one write: one backup,
     // holding the user's file.
-    let backups: Vec<String> = h
-        .backups()
-        .into_iter()
-        .filter(|b| b.starts_with(".claude/settings.json."))
-        .collect();
+    let backups = h.backups_of(".claude/settings.json");
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert_eq!(h.read(&backups[0]), original);
     let v = json_file(&h, ".claude/settings.json");
@@ -410,7 +394,7 @@ fn uninstall_takes_back_exactly_the_rule_setup_added() {
         v["permissions"],
         json!({"allow": ["Read", "mcp__oxtail"], "deny": ["mcp__oxtail__ask_peer"]})
     );
-    assert_eq!(doctor_check(&h, "claude_approvals")["status"], "info");
+    assert_eq!(h.doctor_check("claude_approvals")["status"], "info");
     ok(&h.oxtail(&["uninstall"]));
     let v = json_file(&h, ".claude/settings.json");
     assert_eq!(

@@ -28,7 +28,7 @@ fn setup_trusts_exactly_oxtails_codex_hooks_and_doctor_sees_it() {
     // config.toml did not exist before this setup: no backup of a file setup
     // itself just created, and none listed.
     assert!(
-        !h.backups().iter().any(|b| b.contains("config.toml")),
+        h.backups_of(".codex/config.toml").is_empty(),
         "{:?}",
         h.backups()
     );
@@ -70,11 +70,7 @@ fn setup_trusts_exactly_oxtails_codex_hooks_and_doctor_sees_it() {
     h.write(".codex/config.toml", &untrusted);
     let out = ok(&h.oxtail_env(&["setup"], &env));
     assert!(out.contains("trusted oxtail's"), "{out}");
-    let kept: Vec<String> = h
-        .backups()
-        .into_iter()
-        .filter(|b| b.contains("config.toml"))
-        .collect();
+    let kept = h.backups_of(".codex/config.toml");
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(h.read(&kept[0]), untrusted);
 

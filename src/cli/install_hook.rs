@@ -195,13 +195,13 @@ pub fn uninstall_at_with(
         let mut root = parse(settings.text.as_deref())?;
         let hooks_changed = edit::apply_uninstall(&mut root, home);
         let also_changed = also(&mut root);
-        if hooks_changed || also_changed {
-            if let Some(b) = settings.write(&edit::render(&root), &backup_stamp(now))? {
-                report.out.push(format!(
-                    "Backed up the previous settings to {}",
-                    display_under(&b, home)
-                ));
-            }
+        if (hooks_changed || also_changed)
+            && let Some(b) = settings.write(&edit::render(&root), &backup_stamp(now))?
+        {
+            report.out.push(format!(
+                "Backed up the previous settings to {}",
+                display_under(&b, home)
+            ));
         }
         if hooks_changed {
             report
