@@ -14,7 +14,7 @@
 use serde_json::{Map, Value};
 
 use super::common::{off_reactor, payload};
-use super::schema::{Kind, Param, ToolSpec};
+use super::schema::{Hints, Kind, Param, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::delivery_status::{Status, Viewer, status_of};
 use crate::server::ServerCtx;
@@ -28,6 +28,7 @@ pub static SPEC: ToolSpec = ToolSpec {
 \"pending\": still queued in the recipient's mailbox; wake it if it must act now. \
 \"unknown\": see cause — receiver_without_receipts (an older receiver took it: probably delivered, unverifiable), no_receipt, aged_out (receipts are kept 7 days), unknown_id, not_yours (another session's message stays private). \
 Delivered means it entered the agent's context, not that the agent acted on it: use ask_peer for an answer.",
+    hints: Hints::READ_ONLY,
     params: &[Param {
         name: "message_id",
         kind: Kind::MessageId,
