@@ -73,17 +73,35 @@ oxh_now_ms() {
   OXH_NOW_MS=$s${f:0:3}
 }
 
-# oxh_write_receipts LINES: publish one receipt per "<id>\t<json>" line as
+# oxh_split_render OUT: split the renderer's output in one linear pass (bash
+# prefix/suffix patterns are quadratic when the match is far from the start)
+# into OXH_PLAN (first line), OXH_RECEIPTS (array of "<id>\t<json>") and
+# OXH_JSON (the envelope, last line, the only one starting with "{").
+oxh_split_render() {
+  local IFS=$'\n' parts n glob=
+  case $- in *f*) ;; *) glob=1; set -f ;; esac
+  parts=($1)
+  [ -z "$glob" ] || set +f
+  n=${#parts[@]}
+  OXH_PLAN=${parts[0]}
+  OXH_JSON=
+  OXH_RECEIPTS=()
+  [ "$n" -gt 1 ] || return 0
+  case "${parts[n - 1]}" in '{'*) OXH_JSON=${parts[n - 1]} ;; esac
+  [ "$n" -gt 2 ] && OXH_RECEIPTS=("${parts[@]:1:n-2}")
+  return 0
+}
+
+# oxh_write_receipts: publish one receipt per OXH_RECEIPTS line as
 # ~/.oxtail/receipts/<id>, write-once (noclobber: an existing receipt, or a
 # link in its place, is never written through), builtins only. Best effort.
 oxh_write_receipts() {
-  local d=$OXH_DIR/receipts rest=$1 line id
+  [ ${#OXH_RECEIPTS[@]} -gt 0 ] || return 0
+  local d=$OXH_DIR/receipts line id
   [ -d "$d" ] || mkdir -p -m 700 "$d" 2>/dev/null || return 0
   [ -L "$d" ] && return 0
   set -C
-  while [ -n "$rest" ]; do
-    line=${rest%%$'\n'*}
-    if [ "$line" = "$rest" ]; then rest=; else rest=${rest#*$'\n'}; fi
+  for line in "${OXH_RECEIPTS[@]}"; do
     id=${line%%$'\t'*}
     case "$id" in '' | *[!0-9a-f]*) continue ;; esac
     { printf '%s' "${line#*$'\t'}" >"$d/$id"; } 2>/dev/null
@@ -100,7 +118,7 @@ oxh_write_receipts() {
 # fewer on the hot path).
 # Returns 0 when something was printed.
 oxh_deliver() {
-  local event=$1 out json plan item idx action f printed=1 i=0 tmp rest= receipts
+  local event=$1 out json plan item idx action f printed=1 i=0 tmp rest=
   # Read the rest of the payload before taking any lock (builtin, bounded):
   # a client that never closed stdin must not keep a mailbox locked.
   if [ "${2:-}" = payload ]; then
@@ -117,22 +135,15 @@ oxh_deliver() {
     out=$(OXH_MODE=render OXH_SID=$OXH_SID OXH_EVENT=$event OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS \
       exec awk -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
   fi
-  plan=${out%%$'\n'*}
-  json=${out#*$'\n'}
-  [ "$json" != "$out" ] || json=
-  receipts=
-  case "$json" in
-    *$'\n'*)
-      receipts=${json#*$'\n'}
-      json=${json%%$'\n'*}
-      ;;
-  esac
+  oxh_split_render "$out"
+  plan=$OXH_PLAN
+  json=$OXH_JSON
   if [ -n "$json" ]; then
     # Drain only when the write reached stdout (a closed stdout keeps the
     # mail); receipts only for what reached it.
     if printf '%s' "$json" 2>/dev/null; then
       printed=0
-      [ -z "$receipts" ] || oxh_write_receipts "$receipts"
+      oxh_write_receipts
     else
       plan=
     fi

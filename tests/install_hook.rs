@@ -422,8 +422,8 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("stop", "9f3000dd790765b3"),
         ("userpromptsubmit", "aed47624dcb4ef73"),
         ("common", "967d34b07338376d"),
-        ("deliver", "36d9c1d3f53e15fa"),
-        ("awk", "9c4f0236c3fd43c6"),
+        ("deliver", "c07d27e5c8b15d06"),
+        ("awk", "0e7bf39ab8dc7fd8"),
         ("lock", "d6f6285fa2efc9ae"),
     ];
     assert_eq!(HOOK_MARKER_VERSION, 10);
