@@ -9,6 +9,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod delivery_status;
+pub mod handoff;
 pub mod identity;
 pub mod json_text;
 pub mod mcp_client;

@@ -296,7 +296,7 @@ fn setup() -> Fuzz {
     let mut srv = world.server(&env);
     srv.claim(SID_ME);
     let table = tool_table(&mut srv);
-    assert_eq!(table.len(), 10, "the ten tools are advertised");
+    assert_eq!(table.len(), 11, "the ten 0.14 tools and message_status");
     Fuzz {
         world,
         srv,
