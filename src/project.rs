@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::store::paths::Layout;
 use crate::store::registry::{self, Entry};
+use crate::store::registry_index::{self, Key};
 
 /// A project root found by walking up to the nearest `.git` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +85,11 @@ pub fn path_belongs_to_project_scope(path: &str, resolved_root: &str) -> bool {
 
 /// Whether caller and peer (by their registry `client.cwd`) share a project.
 pub fn project_roots_match(caller_cwd: &str, peer_cwd: &str) -> bool {
+    // The same directory has the same root whatever the file system says:
+    // no walk and no realpath (most peers of a project share its cwd).
+    if caller_cwd == peer_cwd {
+        return true;
+    }
     let cp = find_project_root(caller_cwd);
     let pp = find_project_root(peer_cwd);
     let cr = safe_realpath(&cp.root);
@@ -144,23 +150,19 @@ impl TargetError {
 }
 
 /// Resolve `target` (session UUID or tmux session name) for `caller`.
+///
+/// The same answer as filtering the live, deduplicated registry
+/// ([`registry::read_all`]) by the target, but reading only the entries that
+/// can match ([`registry_index`]): its cost does not grow with the number of
+/// sessions on the machine. Every candidate is read from its file at this
+/// call and is alive, which is also the pid-reuse guard (a reused pid
+/// registers a new file, which is what we read).
 pub fn resolve_target(layout: &Layout, target: &str, caller: &Entry) -> Result<Entry, TargetError> {
-    let all = registry::read_all(layout);
-    let by_id = is_uuid_shaped(target);
-    let candidates: Vec<Entry> = all
-        .into_iter()
-        .filter(|e| {
-            if by_id {
-                e.client.session_id.as_deref() == Some(target)
-            } else {
-                e.tmux_session.as_deref() == Some(target)
-            }
-        })
-        .filter(|e| {
-            registry::is_alive(e.server_pid)
-                && registry::reread_started_at(layout, e.server_pid) == Some(e.started_at)
-        })
-        .collect();
+    let candidates = if is_uuid_shaped(target) {
+        live_with(layout, &Key::SessionId(target.to_string()))
+    } else {
+        live_by_tmux_session(layout, target)
+    };
     match candidates.len() {
         0 => return Err(TargetError::NotFound),
         1 => {}
@@ -191,6 +193,48 @@ pub fn resolve_target(layout: &Layout, target: &str, caller: &Entry) -> Result<E
         return Err(TargetError::CrossProject);
     }
     Ok(peer)
+}
+
+/// The live entries holding `key`, deduplicated by session id as
+/// [`registry::read_all`] does (dead ones reaped as it does).
+fn live_with(layout: &Layout, key: &Key) -> Vec<Entry> {
+    let found = registry_index::lookup(layout, key);
+    registry::dedupe_by_session_id(registry::keep_live(layout, found))
+}
+
+/// The live entries bound to tmux session `name` that survive the
+/// registry-wide dedupe: an entry is dropped there when a live entry of the
+/// same session id has a later `started_at`, so each candidate's session id
+/// is looked up too. Deduplicating just those entries, in file-name order,
+/// keeps [`registry::read_all`]'s order (a winner sits where its session id
+/// first appears, id-less entries after).
+fn live_by_tmux_session(layout: &Layout, name: &str) -> Vec<Entry> {
+    let bound = registry::keep_live(
+        layout,
+        registry_index::lookup(layout, &Key::Tmux(name.into())),
+    );
+    let mut related: Vec<Entry> = Vec::new();
+    let mut ids: Vec<&str> = Vec::new();
+    for e in &bound {
+        match e.client.id() {
+            Some(sid) if !ids.contains(&sid) => {
+                ids.push(sid);
+                let same = registry_index::lookup(layout, &Key::SessionId(sid.to_string()));
+                related.extend(registry::keep_live(layout, same));
+            }
+            Some(_) => {}
+            None => related.push(e.clone()),
+        }
+    }
+    related.sort_by(|a, b| {
+        let name = |e: &Entry| format!("{}.json", e.server_pid);
+        name(a).cmp(&name(b))
+    });
+    related.dedup_by_key(|e| e.server_pid);
+    registry::dedupe_by_session_id(related)
+        .into_iter()
+        .filter(|e| e.tmux_session.as_deref() == Some(name))
+        .collect()
 }
 
 #[cfg(test)]

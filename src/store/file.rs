@@ -33,12 +33,13 @@ use super::paths::{FILE_MODE, is_message_id};
 
 /// Open the store file `path` with `opts`, never through a symlink and never
 /// blocking on a FIFO; anything but a regular file is
-/// [`StoreError::NotRegular`].
+/// [`StoreError::NotRegular`]. Returns the file's metadata too (the one
+/// `fstat` the kind check needs), so callers never stat it again.
 fn open_regular(
     path: &Path,
     opts: &mut fs::OpenOptions,
     op: &'static str,
-) -> StoreResult<fs::File> {
+) -> StoreResult<(fs::File, fs::Metadata)> {
     let not_regular = |path: &Path| -> Option<StoreError> {
         let kind = kind_name(fs::symlink_metadata(path).ok()?.file_type())?;
         Some(StoreError::NotRegular {
@@ -51,9 +52,9 @@ fn open_regular(
         .open(path)
     {
         Ok(f) => {
-            let kind = f.metadata().ok().and_then(|m| kind_name(m.file_type()));
-            match kind {
-                None => Ok(f),
+            let meta = f.metadata().map_err(|e| StoreError::io("stat", path, e))?;
+            match kind_name(meta.file_type()) {
+                None => Ok((f, meta)),
                 Some(kind) => Err(StoreError::NotRegular {
                     path: path.to_path_buf(),
                     kind,
@@ -61,6 +62,35 @@ fn open_regular(
             }
         }
         Err(e) => Err(not_regular(path).unwrap_or_else(|| StoreError::io(op, path, e))),
+    }
+}
+
+/// Read the rest of `f` into a buffer sized for `hint` bytes: one `read(2)`
+/// when the file did not grow since it was stat'ed (a short read of a regular
+/// file is its end), no size probe of its own.
+pub(super) fn read_to_vec(f: &fs::File, hint: u64) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut b: Vec<u8> = Vec::with_capacity(usize::try_from(hint).unwrap_or(0) + 1);
+    loop {
+        if b.len() == b.capacity() {
+            b.reserve(b.capacity().max(8192));
+        }
+        let spare = b.capacity() - b.len();
+        // SAFETY: `read` writes at most `spare` bytes into the vector's
+        // uninitialised tail, and `set_len` covers only the bytes it wrote.
+        let n = unsafe { libc::read(f.as_raw_fd(), b.as_mut_ptr().add(b.len()).cast(), spare) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let n = n as usize;
+        unsafe { b.set_len(b.len() + n) };
+        if n == 0 || n < spare {
+            return Ok(b);
+        }
     }
 }
 
@@ -88,21 +118,36 @@ fn kind_name(t: fs::FileType) -> Option<&'static str> {
 /// regular file holding just `bytes` (traced `store_symlink_replaced`); its
 /// target is neither read nor written. Call under the file's lock.
 pub fn append_healing(path: &Path, bytes: &[u8]) -> StoreResult<()> {
+    append_healing_if(path, bytes, |_, _| Ok(true)).map(drop)
+}
+
+/// [`append_healing`], with a last word: `go` sees the open file (readable)
+/// and its metadata before anything is written and decides whether to
+/// append at all, so a caller that must look at the file first (the
+/// ledger's retention) opens it once. `Ok(false)` = `go` said no and nothing
+/// was written. A symlink at `path` is replaced without asking `go`.
+pub fn append_healing_if(
+    path: &Path,
+    bytes: &[u8],
+    go: impl FnOnce(&fs::File, &fs::Metadata) -> io::Result<bool>,
+) -> StoreResult<bool> {
     let mut opts = fs::OpenOptions::new();
     opts.read(true).append(true).create(true).mode(FILE_MODE);
-    let mut f = match open_regular(path, &mut opts, "open") {
-        Ok(f) => f,
+    let (mut f, meta) = match open_regular(path, &mut opts, "open") {
+        Ok(opened) => opened,
         Err(e) if e.is_symlink() => {
             atomic_replace(path, bytes)?;
             crate::trace::event(
                 "store_symlink_replaced",
                 serde_json::json!({"path": path.display().to_string()}),
             );
-            return Ok(());
+            return Ok(true);
         }
         Err(e) => return Err(e),
     };
-    let meta = f.metadata().map_err(|e| StoreError::io("stat", path, e))?;
+    if !go(&f, &meta).map_err(|e| StoreError::io("read", path, e))? {
+        return Ok(false);
+    }
     tighten(path, &meta);
     let mut heal = false;
     if meta.len() > 0 {
@@ -118,6 +163,7 @@ pub fn append_healing(path: &Path, bytes: &[u8]) -> StoreResult<()> {
     }
     payload.extend_from_slice(bytes);
     f.write_all(&payload)
+        .map(|()| true)
         .map_err(|e| StoreError::io("append to", path, e))
 }
 
@@ -136,7 +182,7 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
     let mut s = target.as_os_str().to_owned();
     s.push(format!(
         ".tmp.{}.{}",
-        std::process::id(),
+        super::paths::own_pid(),
         hex::encode(bytes)
     ));
     PathBuf::from(s)
@@ -169,7 +215,7 @@ pub fn atomic_replace(target: &Path, content: &[u8]) -> StoreResult<()> {
 pub fn write_pretty_json(target: &Path, value: &impl serde::Serialize) -> io::Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
     let mut tmp = target.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
+    tmp.push(format!(".{}.tmp", super::paths::own_pid()));
     let tmp = PathBuf::from(tmp);
     let write = || -> io::Result<()> {
         let mut f = fs::OpenOptions::new()
@@ -190,29 +236,35 @@ pub fn write_pretty_json(target: &Path, value: &impl serde::Serialize) -> io::Re
 }
 
 /// Publish `content` at `target` only if nothing is there yet (write-once
-/// records): a `0600` temp in the same directory, then `link(2)` to the final
-/// name, which fails on any existing entry (a symlink included), so readers
-/// never see a half-written record and a second writer never replaces the
-/// first. `Ok(false)` = a record was already there.
+/// records): `open(O_CREAT | O_EXCL)` on the final name, which fails on any
+/// existing entry (a symlink included, never followed), so a second writer
+/// never replaces the first; then one `write` of the whole record. A write
+/// that fails removes the file it created. `Ok(false)` = a record was already
+/// there.
+///
+/// A reader racing the writer can see the file empty or short for the span
+/// of that one `write`; record readers treat a record that does not parse as
+/// what it means for them (a receipt: delivered, details unknown; an outbox
+/// record: none yet — the sender writes it before the message can be seen,
+/// so nobody can ask about it before it is whole). This is how the hooks
+/// publish receipts too (`noclobber`); three system calls instead of a temp
+/// file, a link and an unlink.
 pub fn create_once(target: &Path, content: &[u8]) -> io::Result<bool> {
-    let tmp = temp_path_for(target);
-    let publish = || -> io::Result<bool> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)?;
-        f.write_all(content)?;
-        drop(f);
-        match fs::hard_link(&tmp, target) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
-        }
+    let mut f = match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(target)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e),
     };
-    let out = publish();
-    let _ = fs::remove_file(&tmp);
-    out
+    f.write_all(content).inspect_err(|_| {
+        let _ = fs::remove_file(target);
+    })?;
+    Ok(true)
 }
 
 /// Retention of a directory of write-once records named by message id
@@ -247,21 +299,21 @@ pub fn gc_records(dir: &Path, now_ms: i64, retention: Duration) -> usize {
 /// The whole file, or `None` when it does not exist. A symlink or any other
 /// non-regular file is [`StoreError::NotRegular`] (never read through).
 pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
-    let mut f = match open_regular(path, fs::OpenOptions::new().read(true), "read") {
-        Ok(f) => f,
+    let (f, meta) = match open_regular(path, fs::OpenOptions::new().read(true), "read") {
+        Ok(opened) => opened,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut b = Vec::new();
-    io::Read::read_to_end(&mut f, &mut b).map_err(|e| StoreError::io("read", path, e))?;
-    Ok(Some(b))
+    read_to_vec(&f, meta.len())
+        .map(Some)
+        .map_err(|e| StoreError::io("read", path, e))
 }
 
 /// Truncate `path` to length 0 in place (inode kept, as the hooks do);
 /// a missing file is fine, a non-regular one is refused.
 pub fn truncate(path: &Path) -> StoreResult<()> {
     match open_regular(path, fs::OpenOptions::new().write(true), "truncate") {
-        Ok(f) => f
+        Ok((f, _)) => f
             .set_len(0)
             .map_err(|e| StoreError::io("truncate", path, e)),
         Err(e) if e.is_not_found() => Ok(()),

@@ -64,22 +64,23 @@ pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> Stor
     let path = layout.ledger(receiver_session_id);
     let record = msg.to_record_json();
     let _guard = lock_ledger(layout, receiver_session_id)?;
-    let existing = match file::read_all(&path) {
-        Ok(content) => content.unwrap_or_default(),
-        // Not ours to read: the append below replaces the link itself.
-        Err(e) if e.is_symlink() => Vec::new(),
-        Err(e) => return Err(e),
-    };
     let max = retention_cap();
+    let limit = max + compaction_slack(max);
+    let mut line = record.into_bytes();
+    line.push(b'\n');
     // The bound over-counts only blank lines, so appending on it never lets
     // the ledger pass cap + slack; the rewrite below counts exactly.
-    if file::line_count_upper_bound(&existing) < max + compaction_slack(max) {
-        let mut line = record.into_bytes();
-        line.push(b'\n');
-        return file::append_healing(&path, &line);
+    let appended = file::append_healing_if(&path, &line, |f, meta| {
+        Ok(tally::line_bound(&path, f, meta)? < limit)
+    })?;
+    if appended {
+        return Ok(());
     }
+    let existing = file::read_all(&path)?.unwrap_or_default();
+    line.pop();
+    let record = line;
     let mut lines: Vec<&[u8]> = file::lines(&existing).collect();
-    lines.push(record.as_bytes());
+    lines.push(&record);
     let dropped = lines.len().saturating_sub(max);
     if dropped > 0 {
         lines.drain(..dropped);
@@ -93,6 +94,70 @@ pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> Stor
         content.push(b'\n'); // JS: [].join("\n") + "\n"
     }
     file::atomic_replace(&path, &content)
+}
+
+/// How many lines a ledger holds, without reading it whole on every record.
+///
+/// A ledger only ever grows by appends of whole lines, or is replaced whole
+/// (our compaction, a Node peer's prune: temp + rename, a new inode). So per
+/// ledger file this process remembers, under the ledger lock, how many `\n`
+/// bytes the first `len` bytes of inode `(dev, ino)` held; the next record
+/// reads only what was appended since (usually the records of the last few
+/// sends). A different inode or a shorter file is counted from the start.
+/// An inode number reused by a replacement that is already longer than the
+/// remembered length would be under-counted: retention would then compact
+/// later than cap + slack, never drop a line it must keep (the compaction
+/// counts exactly).
+mod tally {
+    use std::collections::HashMap;
+    use std::fs;
+    use std::io;
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    #[derive(Clone, Copy)]
+    struct Seen {
+        dev: u64,
+        ino: u64,
+        len: u64,
+        newlines: usize,
+        ends_with_newline: bool,
+    }
+
+    static SEEN: Mutex<Option<HashMap<PathBuf, Seen>>> = Mutex::new(None);
+
+    /// Upper bound on the non-empty lines of the open ledger `f` (exact but
+    /// for blank lines), as [`super::file::line_count_upper_bound`] of its
+    /// content.
+    pub fn line_bound(path: &Path, f: &fs::File, meta: &fs::Metadata) -> io::Result<usize> {
+        let mut map = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+        let map = map.get_or_insert_with(HashMap::new);
+        let len = meta.len();
+        let mut seen = match map.get(path) {
+            Some(s) if s.dev == meta.dev() && s.ino == meta.ino() && s.len <= len => *s,
+            _ => Seen {
+                dev: meta.dev(),
+                ino: meta.ino(),
+                len: 0,
+                newlines: 0,
+                ends_with_newline: true,
+            },
+        };
+        let mut buf = vec![0u8; usize::try_from((len - seen.len).min(1 << 20)).unwrap_or(0)];
+        while seen.len < len && !buf.is_empty() {
+            let want = usize::try_from(len - seen.len).map_or(buf.len(), |w| w.min(buf.len()));
+            let n = f.read_at(&mut buf[..want], seen.len)?;
+            if n == 0 {
+                break;
+            }
+            seen.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count();
+            seen.ends_with_newline = buf[n - 1] == b'\n';
+            seen.len += n as u64;
+        }
+        map.insert(path.to_path_buf(), seen);
+        Ok(seen.newlines + usize::from(!seen.ends_with_newline))
+    }
 }
 
 /// How many lines past the cap a ledger may grow before it is compacted: an

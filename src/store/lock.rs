@@ -137,7 +137,7 @@ impl Drop for LockGuard {
 pub fn new_token() -> String {
     let mut bytes = [0u8; 8];
     rand::fill(&mut bytes[..]);
-    format!("{}.{}", std::process::id(), hex::encode(bytes))
+    format!("{}.{}", super::paths::own_pid(), hex::encode(bytes))
 }
 
 /// Acquire the lock directory `lock` (§4.3). The parent directory must exist.
@@ -204,7 +204,8 @@ fn write_owner(path: &Path, token: &str) -> io::Result<()> {
 
 /// Owner file content; `None` when it cannot be read (normally: absent).
 fn read_owner(lock: &Path) -> Option<Vec<u8>> {
-    fs::read(owner_path(lock)).ok()
+    let f = fs::File::open(owner_path(lock)).ok()?;
+    super::file::read_to_vec(&f, 64).ok()
 }
 
 fn older_than(path: &Path, window: Duration) -> Option<bool> {

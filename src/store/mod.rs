@@ -14,3 +14,4 @@ pub mod outbox;
 pub mod paths;
 pub mod receipts;
 pub mod registry;
+pub mod registry_index;

@@ -41,7 +41,7 @@ impl Sent {
             target_session_id: target_session_id.map(str::to_string),
             target_server_pid: target_pid,
             from_session_id: msg.from_session_id().map(str::to_string),
-            from_server_pid: Some(std::process::id()),
+            from_server_pid: Some(super::paths::own_pid()),
         }
     }
 

@@ -13,7 +13,7 @@
 //! - a receipt is written only after the delivery happened, never before: a
 //!   receipt never claims a delivery that did not happen (the writers order it;
 //!   this module only publishes);
-//! - write-once: the first receipt of an id wins (link(2) publish in Rust,
+//! - write-once: the first receipt of an id wins (exclusive create in Rust,
 //!   noclobber in the hooks); a duplicate delivery of the same id (the
 //!   documented crash residue) never rewrites it;
 //! - only 16-hex message ids become file names; a record whose `message_id`

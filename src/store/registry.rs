@@ -154,7 +154,9 @@ pub fn filename_pid(name: &str) -> Option<u32> {
 /// `server_pid` equal to the filename pid. Anything else is `None`.
 pub fn read_entry_file(dir: &Path, name: &str) -> Option<Entry> {
     let pid = filename_pid(name)?;
-    let text = fs::read(dir.join(name)).ok()?;
+    let f = fs::File::open(dir.join(name)).ok()?;
+    let len = f.metadata().ok()?.len();
+    let text = super::file::read_to_vec(&f, len).ok()?;
     let entry: Entry = serde_json::from_slice(&text).ok()?;
     (entry.server_pid == pid).then_some(entry)
 }
@@ -188,7 +190,7 @@ fn migrate_mail(layout: &Layout, from: u32, to: u32) {
 /// file-name order — the order Node's `readdirSync` returns (libuv sorts its
 /// scandir), so ties (dedupe, `ambiguous-target` candidates, list rows) break
 /// the same way in a Node and a Rust peer sharing one registry.
-fn scan(layout: &Layout) -> Vec<Entry> {
+pub(super) fn scan(layout: &Layout) -> Vec<Entry> {
     let dir = layout.sessions_dir();
     let Ok(rd) = fs::read_dir(&dir) else {
         return Vec::new();
@@ -260,8 +262,15 @@ pub fn unregister(layout: &Layout, pid: u32) {
 /// The live view: valid entries whose pid is alive, deduplicated by session id.
 /// Dead entries are unlinked, except a claimed one whose mailbox holds mail.
 pub fn read_all(layout: &Layout) -> Vec<Entry> {
+    dedupe_by_session_id(keep_live(layout, scan(layout)))
+}
+
+/// The entries whose pid is alive, in input order; dead ones are unlinked,
+/// except a claimed one whose mailbox holds mail (the reaping every live
+/// view does).
+pub fn keep_live(layout: &Layout, entries: Vec<Entry>) -> Vec<Entry> {
     let mut live = Vec::new();
-    for entry in scan(layout) {
+    for entry in entries {
         if is_alive(entry.server_pid) {
             live.push(entry);
             continue;
@@ -271,7 +280,7 @@ pub fn read_all(layout: &Layout) -> Vec<Entry> {
             let _ = fs::remove_file(layout.session_entry(entry.server_pid));
         }
     }
-    dedupe_by_session_id(live)
+    live
 }
 
 /// One entry per non-empty session id (greatest `started_at`, first seen wins
@@ -312,10 +321,8 @@ pub fn find_by_tmux_session(layout: &Layout, name: &str) -> Vec<Entry> {
 /// Pids of every raw entry holding `session_id` (dead ones included, nothing
 /// reaped), oldest `started_at` first. Used to find an agent's mailboxes.
 pub fn session_pids_for_id(layout: &Layout, session_id: &str) -> Vec<u32> {
-    let mut found: Vec<Entry> = scan(layout)
-        .into_iter()
-        .filter(|e| e.client.session_id.as_deref() == Some(session_id))
-        .collect();
+    let key = super::registry_index::Key::SessionId(session_id.to_string());
+    let mut found = super::registry_index::lookup(layout, &key);
     found.sort_by_key(|e| e.started_at);
     found.into_iter().map(|e| e.server_pid).collect()
 }

@@ -11,7 +11,7 @@
 //! payloads (the mailbox line format is shared).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,29 +21,12 @@ use oxtail::store::message::NewMessage;
 use oxtail::store::paths::Layout;
 use oxtail::store::registry::{self, Client, ClientType, Entry};
 
+use super::scratch::TempRoot;
 use super::{Ctx, Row};
 
 const SID: &str = "11111111-1111-1111-1111-111111111111";
 const OTHER: &str = "33333333-3333-3333-3333-333333333333";
 const PEER: &str = "22222222-2222-2222-2222-222222222222";
-
-struct Home(PathBuf);
-
-impl Home {
-    fn new() -> Home {
-        let mut b = [0u8; 6];
-        rand::fill(&mut b[..]);
-        let p = std::env::temp_dir().join(format!("oxtail-bench-hooks-{}", hex::encode(b)));
-        std::fs::create_dir_all(&p).expect("temp home");
-        Home(p)
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn register(layout: &Layout, pid: u32, sid: &str) {
     let client = Client {
@@ -240,7 +223,7 @@ const fn sc(name: &'static str, script: Script, before: fn(&Layout)) -> Scenario
 /// One implementation's hooks under a private HOME.
 struct Install {
     imp: &'static str,
-    home: Home,
+    home: TempRoot,
     layout: Layout,
 }
 
@@ -249,12 +232,12 @@ impl Install {
         imp: &'static str,
         populate: impl FnOnce(&Path) -> Result<(), String>,
     ) -> Option<Install> {
-        let home = Home::new();
-        if let Err(e) = populate(&home.0) {
+        let home = TempRoot::new("hooks");
+        if let Err(e) = populate(home.path()) {
             eprintln!("hooks: cannot install {imp} hooks: {e}");
             return None;
         }
-        let layout = Layout::at(home.0.join(".oxtail"));
+        let layout = Layout::at(home.path().join(".oxtail"));
         std::fs::create_dir_all(layout.sessions_dir()).expect("sessions dir");
         std::fs::create_dir_all(layout.mailboxes_dir()).expect("mailboxes dir");
         register(&layout, 100, SID);
@@ -307,7 +290,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
                     Script::Floor => Some(Path::new("floor").to_path_buf()),
                     Script::Hook(f) => Some(inst.layout.hook(f)),
                 };
-                out.push(run_once(script.as_deref(), &inst.home.0, payload).0);
+                out.push(run_once(script.as_deref(), inst.home.path(), payload).0);
             }
         }
         for (inst, v) in targets.iter().zip(samples) {

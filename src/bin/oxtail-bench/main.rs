@@ -1,8 +1,9 @@
 //! `oxtail-bench`: prints a table of measured figures (median, p10, p90) for
 //! oxtail's hot paths. Figures are printed, never asserted.
 //!
-//! Usage: `cargo run --release --bin oxtail-bench -- [--only AREA] [--samples N]
-//! [--other-cmd 'SHELL COMMAND'] [--other-hooks DIR]`.
+//! Usage: `cargo run --release --bin oxtail-bench -- [--only AREA[,AREA]]
+//! [--samples N] [--other-cmd 'SHELL COMMAND'] [--other-hooks DIR]
+//! [--registry N[,N...]] [--scratch default|tmpfs|both]`.
 //!
 //! `--other-cmd` names another implementation's server command (e.g.
 //! `node /tmp/oxtail-node/dist/server.js`) and `--other-hooks` a directory
@@ -11,8 +12,13 @@
 //! `impl` column says which is which (`ours` / `other`; `-` for floors that
 //! belong to neither). In-process figures are ours only.
 //!
-//! Every scratch directory lives under `TMPDIR`; when it is unset and
-//! `/dev/shm` exists the runner sets it to `/dev/shm` (tmpfs) and says so.
+//! `--registry` lists the numbers of other live sessions in the registry for
+//! the `scale` area's send figure (default `0,500,2000`). `--scratch` chooses
+//! where scratch files live ([`scratch`]): the environment's temp dir
+//! (`default`, usually an ordinary disk), tmpfs (`/dev/shm`), or `both`
+//! (the default), one full pass each. After the per-pass tables a summary
+//! puts every figure's median side by side: one column per implementation
+//! and scratch kind.
 //!
 //! Adding an area: write `src/bin/oxtail-bench/<area>.rs` with
 //! `pub fn run(ctx: &Ctx) -> Vec<Row>` (and optionally
@@ -22,6 +28,8 @@
 mod hooks;
 mod mcp;
 mod messaging;
+mod population;
+mod scratch;
 mod server;
 mod store;
 
@@ -40,6 +48,7 @@ const AREAS: &[Area] = &[
     area("hooks", hooks::run, None),
     area("server", server::run, None),
     area("messaging", messaging::run, Some(messaging::child)),
+    area("scale", messaging::scale, None),
 ];
 
 const fn area(
@@ -60,11 +69,15 @@ pub struct Ctx {
     pub other_hooks: Option<std::path::PathBuf>,
     /// This executable, for re-executing helper processes.
     pub exe: std::path::PathBuf,
+    /// Other live registry entries for the `scale` send figure (`--registry`).
+    pub registry: Vec<usize>,
 }
 
 /// One printed row: a figure with its samples (already in `unit`).
 pub struct Row {
     pub name: String,
+    /// The scratch kind of the pass that measured it (set by the runner).
+    pub scratch: &'static str,
     /// Which implementation: `ours`, `other`, or `-` for a shared floor.
     pub imp: &'static str,
     pub unit: &'static str,
@@ -76,6 +89,7 @@ impl Row {
     pub fn new(name: impl Into<String>, unit: &'static str, samples: Vec<f64>) -> Row {
         Row {
             name: name.into(),
+            scratch: "",
             imp: "ours",
             unit,
             samples,
@@ -143,27 +157,46 @@ fn print_rows(rows: &[Row]) {
     }
 }
 
-const USAGE: &str =
-    "usage: oxtail-bench [--only AREA] [--samples N] [--other-cmd 'CMD'] [--other-hooks DIR]";
+const USAGE: &str = "usage: oxtail-bench [--only AREA[,AREA]] [--samples N] [--other-cmd 'CMD'] \
+[--other-hooks DIR] [--registry N[,N...]] [--scratch default|tmpfs|both]";
 
-/// Points `TMPDIR` at `/dev/shm` when unset and available; returns a line
-/// describing where scratch files live.
-fn choose_tmpdir() -> String {
-    if let Some(t) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
-        return format!(
-            "scratch under TMPDIR={} (from the environment)",
-            t.to_string_lossy()
-        );
+fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    percentile(&s, 0.5)
+}
+
+/// Every figure once, its medians side by side: one column per
+/// (implementation, scratch kind) that measured anything, in first-seen
+/// order; `-` where a column did not measure that figure.
+fn print_summary(rows: &[Row]) {
+    let mut cols: Vec<(&str, &str)> = Vec::new();
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    for r in rows {
+        if !cols.contains(&(r.imp, r.scratch)) {
+            cols.push((r.imp, r.scratch));
+        }
+        if !names.contains(&(r.name.as_str(), r.unit)) {
+            names.push((r.name.as_str(), r.unit));
+        }
     }
-    if std::path::Path::new("/dev/shm").is_dir() {
-        // SAFETY: called from `main` before any thread is spawned.
-        unsafe { std::env::set_var("TMPDIR", "/dev/shm") };
-        return "scratch under TMPDIR=/dev/shm (tmpfs; set TMPDIR to override)".into();
+    let w = names.iter().map(|n| n.0.len()).max().unwrap_or(10).max(10);
+    let mut head = format!("{:<w$}", "summary (medians)");
+    for (imp, sc) in &cols {
+        head.push_str(&format!("  {:>14}", format!("{imp}/{sc}")));
     }
-    format!(
-        "scratch under {} (no /dev/shm; set TMPDIR to override)",
-        std::env::temp_dir().display()
-    )
+    println!("\n{head}  unit");
+    for (name, unit) in names {
+        let mut line = format!("{name:<w$}");
+        for &(imp, sc) in &cols {
+            let v = rows
+                .iter()
+                .find(|r| r.name == name && r.imp == imp && r.scratch == sc)
+                .map_or(f64::NAN, |r| median(&r.samples));
+            line.push_str(&format!("  {:>14}", fmt(v)));
+        }
+        println!("{line}  {unit}");
+    }
 }
 
 fn main() {
@@ -182,12 +215,24 @@ fn main() {
         other_cmd: None,
         other_hooks: None,
         exe: std::env::current_exe().expect("own executable path"),
+        registry: vec![0, 500, 2000],
     };
-    let mut only: Option<String> = None;
+    let mut only: Option<Vec<String>> = None;
+    let mut scratch_spec = String::from("both");
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--only" => only = it.next().cloned(),
+            "--only" => only = it.next().map(|v| v.split(',').map(String::from).collect()),
+            "--registry" => {
+                ctx.registry = it
+                    .next()
+                    .and_then(|v| v.split(',').map(|n| n.trim().parse().ok()).collect())
+                    .unwrap_or_else(|| {
+                        eprintln!("{USAGE}");
+                        std::process::exit(2)
+                    })
+            }
+            "--scratch" => scratch_spec = it.next().cloned().unwrap_or_default(),
             "--samples" => {
                 ctx.samples = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
                     eprintln!("{USAGE}");
@@ -206,25 +251,46 @@ fn main() {
             }
         }
     }
-    println!("{}", choose_tmpdir());
+    let kinds = scratch::kinds(&scratch_spec).unwrap_or_else(|e| {
+        eprintln!("{e}\n{USAGE}");
+        std::process::exit(2)
+    });
     if let Some(c) = &ctx.other_cmd {
         println!("other = --other-cmd {c}");
     }
     if let Some(d) = &ctx.other_hooks {
         println!("other hooks = {}", d.display());
     }
-    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
-        println!("load average at start: {}", l.trim());
-    }
-    let mut rows = Vec::new();
-    for area in AREAS {
-        if only.as_deref().is_some_and(|o| o != area.name) {
-            continue;
+    let mut all = Vec::new();
+    for kind in &kinds {
+        scratch::enter(kind);
+        println!(
+            "\n== pass `{}`: scratch under {} ({}) ==",
+            kind.label,
+            kind.dir.display(),
+            scratch::fs_kind(&kind.dir)
+        );
+        if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+            println!("load average at start: {}", l.trim());
         }
-        rows.extend((area.run)(&ctx));
+        let mut rows = Vec::new();
+        for area in AREAS {
+            if only
+                .as_ref()
+                .is_some_and(|o| !o.iter().any(|n| n == area.name))
+            {
+                continue;
+            }
+            rows.extend((area.run)(&ctx));
+        }
+        for r in &mut rows {
+            r.scratch = kind.label;
+        }
+        print_rows(&rows);
+        if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+            println!("load average at end: {}", l.trim());
+        }
+        all.extend(rows);
     }
-    print_rows(&rows);
-    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
-        println!("load average at end: {}", l.trim());
-    }
+    print_summary(&all);
 }

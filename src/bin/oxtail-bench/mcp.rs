@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Ctx;
+use super::scratch::TempRoot;
 
 /// How long a reply may take before the bench gives up on a server (a hang
 /// guard, not a measurement).
@@ -63,34 +64,30 @@ pub fn impls(ctx: &Ctx) -> Vec<Impl> {
     v
 }
 
-/// A private world under `TMPDIR`: `home/`, `tmux/`, `project/.git`; removed
-/// on drop.
-pub struct Sandbox(PathBuf);
+/// A private world under the pass's scratch directory: `home/`, `tmux/`,
+/// `project/.git`; removed on drop.
+pub struct Sandbox(TempRoot);
 
 impl Sandbox {
     pub fn new(tag: &str) -> Sandbox {
-        let mut b = [0u8; 6];
-        rand::fill(&mut b[..]);
-        let root = std::env::temp_dir().join(format!("oxtail-bench-{tag}-{}", hex::encode(b)));
+        let root = TempRoot::new(tag);
         for d in ["home", "tmux", "project/.git"] {
-            std::fs::create_dir_all(root.join(d)).expect("sandbox dir");
+            std::fs::create_dir_all(root.path().join(d)).expect("sandbox dir");
         }
         Sandbox(root)
     }
     pub fn root(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
     pub fn home(&self) -> PathBuf {
-        self.0.join("home")
+        self.root().join("home")
     }
     pub fn project(&self) -> PathBuf {
-        self.0.join("project")
+        self.root().join("project")
     }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    /// The sandbox's store, as every implementation under test sees it.
+    pub fn layout(&self) -> oxtail::store::paths::Layout {
+        oxtail::store::paths::Layout::at(self.home().join(".oxtail"))
     }
 }
 

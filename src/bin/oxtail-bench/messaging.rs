@@ -8,7 +8,7 @@
 //!   (reported as the overhead above that delay).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,9 +27,13 @@ use oxtail::store::registry::{self, Client, ClientType, Entry};
 use oxtail::wake::tmux::Tmux;
 use oxtail::wake::{Strategy, WakeSettings, Waker};
 
+use super::scratch::TempRoot;
 use super::{Ctx, Row};
 
+mod scale;
 mod stdio;
+
+pub use scale::run as scale;
 
 const RECEIVER: &str = "bbbbbbbb-0000-4000-8000-00000000000b";
 const SENDER: &str = "aaaaaaaa-0000-4000-8000-00000000000a";
@@ -39,28 +43,24 @@ const RESPONDER_DELAY: Duration = Duration::from_millis(50);
 
 /// A temp root with a git project, removed on drop.
 struct World {
-    root: PathBuf,
+    root: TempRoot,
 }
 
 impl World {
     fn new() -> World {
-        let mut b = [0u8; 6];
-        rand::fill(&mut b[..]);
-        let root = std::env::temp_dir().join(format!("oxtail-bench-msg-{}", hex::encode(b)));
-        std::fs::create_dir_all(root.join("project/.git")).expect("temp dir");
+        let root = TempRoot::new("msg");
+        std::fs::create_dir_all(root.path().join("project/.git")).expect("temp dir");
         World { root }
     }
     fn layout(&self) -> Layout {
-        Layout::at(self.root.join(".oxtail"))
+        Layout::at(self.root.path().join(".oxtail"))
     }
     fn project(&self) -> String {
-        self.root.join("project").to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
+        self.root
+            .path()
+            .join("project")
+            .to_string_lossy()
+            .into_owned()
     }
 }
 
@@ -208,7 +208,7 @@ fn fan_in(ctx: &Ctx) -> Vec<Row> {
         .map(|i| {
             Command::new(&ctx.exe)
                 .args(["__child", "messaging", "sender"])
-                .arg(&world.root)
+                .arg(world.root.path())
                 .arg(i.to_string())
                 .arg(PER_SENDER.to_string())
                 .stdin(Stdio::null())

@@ -5,7 +5,7 @@
 //! Everything runs under a private temp root (`Layout::at`), never `~/.oxtail`.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,33 +16,15 @@ use oxtail::store::mailbox;
 use oxtail::store::message::{Message, NewMessage};
 use oxtail::store::paths::Layout;
 
+use super::scratch::TempRoot;
 use super::{Ctx, Row};
 
 const LOCK_LIB: &str = include_str!("../../../assets/oxtail-lock.sh");
 const SENDER: &str = "22222222-2222-2222-2222-222222222222";
 const RECEIVER: &str = "11111111-1111-1111-1111-111111111111";
 
-/// A temp root removed on drop (tempfile is a dev-dependency only).
-struct TempRoot(PathBuf);
-
-impl TempRoot {
-    fn new(tag: &str) -> TempRoot {
-        let mut b = [0u8; 6];
-        rand::fill(&mut b[..]);
-        let p = std::env::temp_dir().join(format!("oxtail-bench-{tag}-{}", hex::encode(b)));
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempRoot(p)
-    }
-
-    fn layout(&self) -> Layout {
-        Layout::at(self.0.join(".oxtail"))
-    }
-}
-
-impl Drop for TempRoot {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn layout_of(root: &TempRoot) -> Layout {
+    Layout::at(root.path().join(".oxtail"))
 }
 
 fn body(n: usize) -> String {
@@ -66,7 +48,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
         );
     }
     let root = TempRoot::new("store");
-    let l = root.layout();
+    let l = layout_of(&root);
     let n = ctx.samples;
     let mut rows = Vec::new();
 
@@ -161,7 +143,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     }
     rows.push(Row::micros("store emptiness probe", &s));
 
-    let lp = root.0.join("bench.lock");
+    let lp = root.path().join("bench.lock");
     let mut s = Vec::new();
     for _ in 0..n {
         s.push(timed(|| {
@@ -170,7 +152,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     }
     rows.push(Row::micros("lock acquire+release (Rust)", &s));
 
-    if let Some(row) = bash_lock_row(&root.0) {
+    if let Some(row) = bash_lock_row(root.path()) {
         rows.push(row);
     }
     rows.extend(contention_rows(ctx, &root));
@@ -238,7 +220,7 @@ pub fn child(args: &[String]) -> i32 {
 fn contention_rows(ctx: &Ctx, root: &TempRoot) -> Vec<Row> {
     const WRITERS: usize = 4;
     const PER: usize = 500;
-    let l = root.layout();
+    let l = layout_of(root);
     let (mut rate, mut lost, mut dup, mut disorder) = (vec![], vec![], vec![], vec![]);
     for round in 0..3u32 {
         let pid = 1000 + round;

@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     rows
 }
 
-fn messages(v: &Value) -> &[Value] {
+pub(super) fn messages(v: &Value) -> &[Value] {
     v["messages"].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
