@@ -163,22 +163,39 @@ impl Message {
     /// unless the result carries the fixed prefix.
     pub fn to_line(&self) -> StoreResult<String> {
         let f = &self.fields;
-        let mut m = Map::new();
+        // Written straight from the held values (no copy of the record): the
+        // keys are plain ASCII, each value goes through the same compact,
+        // JavaScript-numbered serialiser as [`to_compact`].
+        let mut out = Vec::with_capacity(160 + js_utf8_len(f.get("body")));
+        out.push(b'{');
+        let mut first = true;
+        let mut put = |out: &mut Vec<u8>, key: &str, v: &Value| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            let _ = serde_json::to_writer(&mut *out, &JsNumbers(v));
+        };
         for key in ["schema_version", "id", "body", "enqueued_at"] {
             if let Some(v) = f.get(key) {
-                m.insert(key.into(), v.clone());
+                put(&mut out, key, v);
             }
         }
-        let body_bytes = match f.get("body_bytes") {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => Value::from(js_utf8_len(f.get("body"))),
-        };
-        m.insert("body_bytes".into(), body_bytes);
-        let origin = match f.get("origin") {
-            Some(v) if !v.is_null() => v.clone(),
-            _ => Value::from("peer"),
-        };
-        m.insert("origin".into(), origin);
+        match f.get("body_bytes") {
+            Some(v) if !v.is_null() => put(&mut out, "body_bytes", v),
+            _ => put(
+                &mut out,
+                "body_bytes",
+                &Value::from(js_utf8_len(f.get("body"))),
+            ),
+        }
+        match f.get("origin") {
+            Some(v) if !v.is_null() => put(&mut out, "origin", v),
+            _ => put(&mut out, "origin", &Value::from("peer")),
+        }
         for key in [
             "from_session_id",
             "request_id",
@@ -186,10 +203,11 @@ impl Message {
             "source_message_id",
         ] {
             if let Some(v) = f.get(key).filter(|v| js_truthy(v)) {
-                m.insert(key.into(), v.clone());
+                put(&mut out, key, v);
             }
         }
-        let mut line = to_compact(&Value::Object(m));
+        out.push(b'}');
+        let mut line = String::from_utf8(out).unwrap_or_default();
         check_prefix(&line)?;
         line.push('\n');
         Ok(line)
@@ -197,7 +215,7 @@ impl Message {
 
     /// Compact JSON of the whole record, every key kept (the ledger format).
     pub fn to_record_json(&self) -> String {
-        to_compact(&Value::Object(self.fields.clone()))
+        serde_json::to_string(&JsFields(&self.fields)).unwrap_or_default()
     }
 
     /// Parse one line (§2.7): any JSON object, tolerant of lone surrogate
@@ -255,19 +273,45 @@ fn check_prefix(line: &str) -> StoreResult<()> {
 /// Compact JSON exactly as `JSON.stringify` writes it for our values:
 /// integral floats are written as integers.
 pub fn to_compact(v: &Value) -> String {
-    serde_json::to_string(&js_numbers(v)).unwrap_or_default()
+    serde_json::to_string(&JsNumbers(v)).unwrap_or_default()
 }
 
-fn js_numbers(v: &Value) -> Value {
-    match v {
-        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
-            n.as_f64().map_or_else(|| v.clone(), js_number_value)
+/// A value serialised with JavaScript's number printing (an integral float
+/// as an integer), without copying it.
+struct JsNumbers<'a>(&'a Value);
+
+impl serde::Serialize for JsNumbers<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.0 {
+            Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+                Some(x) => js_number_value(x).serialize(s),
+                None => self.0.serialize(s),
+            },
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&JsNumbers(v))?;
+                }
+                seq.end()
+            }
+            Value::Object(m) => JsFields(m).serialize(s),
+            other => other.serialize(s),
         }
-        Value::Array(a) => Value::Array(a.iter().map(js_numbers).collect()),
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), js_numbers(v))).collect())
+    }
+}
+
+/// An object's members, serialised as [`JsNumbers`] does.
+struct JsFields<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for JsFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, &JsNumbers(v))?;
         }
-        _ => v.clone(),
+        map.end()
     }
 }
 

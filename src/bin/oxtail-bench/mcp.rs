@@ -263,3 +263,38 @@ pub fn rss_kib(pid: u32) -> Option<f64> {
         .ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
+
+/// CPU time `pid` has used so far, in nanoseconds: the sum over its live
+/// threads of `/proc/<pid>/task/*/schedstat` (Linux; `None` elsewhere). A
+/// figure that load on the machine inflates far less than wall time.
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for t in tasks.flatten() {
+        let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+        total += s
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// Wait (at most 10 s) until the servers `pids` are idle: less than 1 ms of
+/// CPU among them over 300 ms. A server's start-up work (tmux and process
+/// tree look-ups, which grow with the processes on the machine) would
+/// otherwise run under the first figure taken.
+pub fn settle(pids: &[u32]) {
+    let total = || pids.iter().filter_map(|&p| cpu_ns(p)).sum::<u64>();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = total();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = total();
+        if now.saturating_sub(last) < 1_000_000 {
+            return;
+        }
+        last = now;
+    }
+}

@@ -163,8 +163,20 @@ fn round_trip(samples: usize) -> Vec<Row> {
     ]
 }
 
-/// Helper process: `__child messaging sender <root> <index> <count>`.
+/// Helper process: `__child messaging sender <root> <index> <count>`, or
+/// `__child messaging readq <root> <queued> <reads>`: one read_my_messages
+/// body with `queued` messages waiting, `reads` times (the mailbox topped up
+/// in between) — a repeatable workload for `valgrind --tool=callgrind` or
+/// `perf stat` when comparing read-path changes.
 pub fn child(args_in: &[String]) -> i32 {
+    if let [kind, root, queued, reads] = args_in
+        && kind == "readq"
+    {
+        let (Ok(queued), Ok(reads)) = (queued.parse::<usize>(), reads.parse::<usize>()) else {
+            return 2;
+        };
+        return read_backlog(Path::new(root), queued, reads);
+    }
     let [kind, root, index, count] = args_in else {
         return 2;
     };
@@ -193,6 +205,33 @@ pub fn child(args_in: &[String]) -> i32 {
         }
     }
     registry::unregister(&layout, std::process::id());
+    0
+}
+
+fn read_backlog(root: &Path, queued: usize, reads: usize) -> i32 {
+    let layout = Layout::at(root.join(".oxtail"));
+    let me = entry(std::process::id(), RECEIVER, &root.to_string_lossy());
+    if registry::register(&layout, &me).is_err() {
+        return 1;
+    }
+    let body = "benchmark backlog message: please look at src/x.rs \u{2014} \"quoted\"\nthanks";
+    let mut present = 0;
+    for _ in 0..reads {
+        let msgs: Vec<oxtail::store::message::Message> = (present..queued)
+            .map(|_| {
+                oxtail::store::message::Message::build(body, Some(SENDER), &NewMessage::default())
+            })
+            .collect();
+        if mailbox::requeue_many(&layout, me.server_pid, &msgs).is_err() {
+            return 1;
+        }
+        let Ok((got, handoff)) = read_my_messages::run(&layout, &me, Budget::default()) else {
+            return 1;
+        };
+        handoff.finish(true);
+        present = queued - got["count"].as_u64().unwrap_or(0) as usize;
+    }
+    registry::unregister(&layout, me.server_pid);
     0
 }
 

@@ -2,15 +2,12 @@
 //! many there are (`--registry`).
 //!
 //! Each entry is a claimed session of another agent in the same project,
-//! bound to its own tmux session name, whose pid is a live process: a child
-//! of this bench forked to sleep in `pause(2)` (no exec, pages shared with
-//! the bench, a few KiB each), so every implementation's liveness probe keeps
-//! it and nobody reaps it. The children die with the population (SIGKILL,
-//! reaped) and, on Linux, with the bench itself (`PR_SET_PDEATHSIG`).
-//!
-//! Fork before starting any server of a scenario: a child inherits the
-//! bench's open descriptors, and one holding a server's stdin pipe would keep
-//! that server from seeing EOF.
+//! bound to its own tmux session name, whose pid is a live process: a
+//! `sleep` child of this bench, so every implementation's liveness probe
+//! keeps it and nobody reaps it. The children die with the population
+//! (SIGKILL, reaped). They are exec'd, not bare forks of the bench: a bench
+//! whose pages are shared copy-on-write with 2,000 children pays for that on
+//! every page fault, which would show up in every figure taken meanwhile.
 
 use std::path::Path;
 
@@ -18,41 +15,33 @@ use oxtail::store::registry::{self, Client, ClientType, Entry};
 
 /// Live processes standing in for other sessions, and their registry files.
 pub struct Population {
-    pids: Vec<libc::pid_t>,
+    children: Vec<std::process::Child>,
 }
 
 impl Population {
     /// `n` sleeping children (none for 0).
     pub fn spawn(n: usize) -> Population {
-        let parent = std::process::id() as libc::pid_t;
-        let mut pids = Vec::with_capacity(n);
+        let mut children = Vec::with_capacity(n);
         for _ in 0..n {
-            // SAFETY: the child only makes async-signal-safe calls (prctl,
-            // getppid, pause, _exit) and never returns into Rust code.
-            let pid = unsafe { libc::fork() };
-            if pid == 0 {
-                unsafe {
-                    #[cfg(target_os = "linux")]
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    if libc::getppid() != parent {
-                        libc::_exit(0);
-                    }
-                    loop {
-                        libc::pause();
-                    }
+            match std::process::Command::new("sleep")
+                .arg("86400")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+            {
+                Ok(c) => children.push(c),
+                Err(e) => {
+                    eprintln!("population: spawn failed after {}: {e}", children.len());
+                    break;
                 }
             }
-            if pid < 0 {
-                eprintln!("population: fork failed after {} children", pids.len());
-                break;
-            }
-            pids.push(pid);
         }
-        Population { pids }
+        Population { children }
     }
 
     pub fn len(&self) -> usize {
-        self.pids.len()
+        self.children.len()
     }
 
     /// Write one registry entry per child into `sessions` (created): a
@@ -60,8 +49,8 @@ impl Population {
     /// its index, tmux session `pop-<tag>-<index>`, in the shared format.
     pub fn register(&self, sessions: &Path, project: &Path, tag: u32) {
         std::fs::create_dir_all(sessions).expect("sessions dir");
-        for (i, &pid) in self.pids.iter().enumerate() {
-            let pid = pid as u32;
+        for (i, c) in self.children.iter().enumerate() {
+            let pid = c.id();
             let client = Client {
                 client_type: ClientType::ClaudeCode,
                 session_id: Some(format!("{tag:08x}-0000-4000-8000-{i:012x}")),
@@ -83,13 +72,11 @@ impl Population {
 
 impl Drop for Population {
     fn drop(&mut self) {
-        for &pid in &self.pids {
-            // SAFETY: signalling and reaping our own children.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+        for c in &mut self.children {
+            let _ = c.kill();
         }
-        for &pid in &self.pids {
-            let mut status = 0;
-            unsafe { libc::waitpid(pid, &mut status, 0) };
+        for c in &mut self.children {
+            let _ = c.wait();
         }
     }
 }

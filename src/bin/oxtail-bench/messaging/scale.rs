@@ -12,7 +12,7 @@ use serde_json::json;
 use oxtail::store::mailbox;
 use oxtail::store::message::{Message, NewMessage};
 
-use super::super::mcp::{Impl, Sandbox, Server, impls, session_id};
+use super::super::mcp::{Impl, Sandbox, Server, cpu_ns, impls, session_id, settle};
 use super::super::population::Population;
 use super::super::{Ctx, Row};
 use super::stdio::messages;
@@ -28,97 +28,153 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     let mut rows = Vec::new();
     for &r in &ctx.registry {
         let pop = Population::spawn(r);
-        for imp in &all {
-            rows.push(send_with_registry(
-                imp,
-                &pop,
-                (ctx.samples / 2).clamp(20, 100),
-            ));
-        }
+        rows.extend(send_with_registry(
+            &all,
+            &pop,
+            (ctx.samples / 2).clamp(20, 100),
+        ));
     }
     for q in QUEUED {
         let n = if q > 1_000 { 15 } else { 40 };
-        for imp in &all {
-            rows.push(read_with_queue(imp, q, n.min(ctx.samples.max(5))));
+        rows.extend(read_with_queue(&all, q, n.min(ctx.samples.max(5))));
+    }
+    rows
+}
+
+/// One sandbox per implementation, each with A and B claimed and the
+/// registry also holding `pop`'s entries; A sends 200 B to B by session id,
+/// one implementation after the other; B drains now and then (untimed) so
+/// its mailbox stays small.
+fn send_with_registry(all: &[Impl], pop: &Population, samples: usize) -> Vec<Row> {
+    let (a_sid, b_sid) = (session_id(TAG_SEND, 1), session_id(TAG_SEND, 2));
+    let worlds: Vec<(Sandbox, Server, Server)> = all
+        .iter()
+        .map(|imp| {
+            let sb = Sandbox::new("scale");
+            pop.register(&sb.layout().sessions_dir(), &sb.project(), TAG_POP);
+            let a = Server::start_claimed(imp, &sb, &a_sid);
+            let b = Server::start_claimed(imp, &sb, &b_sid);
+            (sb, a, b)
+        })
+        .collect();
+    let send = json!({"target": b_sid, "body": "x".repeat(200)});
+    let mut times = vec![Vec::with_capacity(samples); all.len()];
+    let mut cpu = vec![Vec::with_capacity(samples); all.len()];
+    let mut worlds = worlds;
+    settle(
+        &worlds
+            .iter()
+            .flat_map(|(_, a, b)| [a.pid(), b.pid()])
+            .collect::<Vec<_>>(),
+    );
+    // One implementation's sends at a time, after 5 untimed ones: sends
+    // interleaved with a much slower implementation's would run on caches it
+    // just emptied (measured: 2x the CPU per send).
+    for (k, (_, a, b)) in worlds.iter_mut().enumerate() {
+        for i in 0..samples + 5 {
+            let c0 = cpu_ns(a.pid());
+            let t = Instant::now();
+            let r = a.call("send_message", send.clone());
+            let d = t.elapsed();
+            assert_eq!(r["ok"], true, "{}: send with registry: {r}", all[k].label);
+            if i >= 5 {
+                times[k].push(d.as_secs_f64() * 1e6);
+                if let (Some(c0), Some(c1)) = (c0, cpu_ns(a.pid())) {
+                    cpu[k].push(c1.saturating_sub(c0) as f64 / 1e3);
+                }
+            }
+            if i % 20 == 19 {
+                b.call("read_my_messages", json!({}));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (((imp, (sb, _, _)), t), c) in all.iter().zip(&worlds).zip(times).zip(cpu) {
+        let left = std::fs::read_dir(sb.layout().sessions_dir()).map_or(0, |d| d.count());
+        if left < pop.len() {
+            eprintln!(
+                "{}: registry shrank to {left} files during the run (expected ≥ {})",
+                imp.label,
+                pop.len()
+            );
+        }
+        rows.push(
+            Row::new(
+                format!(
+                    "messaging stdio: send_message with {} other registry entries",
+                    pop.len()
+                ),
+                "µs",
+                t,
+            )
+            .of(imp.label),
+        );
+        if !c.is_empty() {
+            rows.push(
+                Row::new(
+                    format!(
+                        "messaging stdio: send_message with {} other registry entries, sender CPU",
+                        pop.len()
+                    ),
+                    "µs",
+                    c,
+                )
+                .of(imp.label),
+            );
         }
     }
     rows
 }
 
-/// A sends 200 B to B by session id while the registry also holds `pop`'s
-/// entries; B drains now and then (untimed) so its mailbox stays small.
-fn send_with_registry(imp: &Impl, pop: &Population, samples: usize) -> Row {
-    let sb = Sandbox::new("scale");
-    pop.register(&sb.layout().sessions_dir(), &sb.project(), TAG_POP);
-    let (a_sid, b_sid) = (session_id(TAG_SEND, 1), session_id(TAG_SEND, 2));
-    let mut a = Server::start_claimed(imp, &sb, &a_sid);
-    let mut b = Server::start_claimed(imp, &sb, &b_sid);
-    let send = json!({"target": b_sid, "body": "x".repeat(200)});
-    let mut times = Vec::with_capacity(samples);
-    for i in 0..samples + 5 {
-        let t = Instant::now();
-        let r = a.call("send_message", send.clone());
-        let d = t.elapsed();
-        assert_eq!(r["ok"], true, "{}: send with registry: {r}", imp.label);
-        if i >= 5 {
-            times.push(d.as_secs_f64() * 1e6);
-        }
-        if i % 40 == 39 {
-            b.call("read_my_messages", json!({}));
-        }
-    }
-    let left = std::fs::read_dir(sb.layout().sessions_dir()).map_or(0, |d| d.count());
-    if left < pop.len() {
-        eprintln!(
-            "{}: registry shrank to {left} files during the run (expected ≥ {})",
-            imp.label,
-            pop.len()
-        );
-    }
-    Row::new(
-        format!(
-            "messaging stdio: send_message with {} other registry entries",
-            pop.len()
-        ),
-        "µs",
-        times,
-    )
-    .of(imp.label)
-}
-
-/// B's mailbox is topped up to `queued` messages (written in the shared
-/// format straight into the sandbox's store), then one read_my_messages
-/// is timed; it returns its budget and requeues the rest.
-fn read_with_queue(imp: &Impl, queued: usize, samples: usize) -> Row {
-    let sb = Sandbox::new("queue");
+/// Per implementation: B's mailbox is topped up to `queued` messages
+/// (written in the shared format straight into the sandbox's store), then
+/// one read_my_messages is timed; it returns its budget and requeues the
+/// rest. The implementations take turns sample by sample.
+fn read_with_queue(all: &[Impl], queued: usize, samples: usize) -> Vec<Row> {
     let (a_sid, b_sid) = (session_id(TAG_READ, 1), session_id(TAG_READ, 2));
-    let mut b = Server::start_claimed(imp, &sb, &b_sid);
-    let layout = sb.layout();
-    let pid = b.pid();
+    let mut worlds: Vec<(Sandbox, Server, usize)> = all
+        .iter()
+        .map(|imp| {
+            let sb = Sandbox::new("queue");
+            let b = Server::start_claimed(imp, &sb, &b_sid);
+            (sb, b, 0)
+        })
+        .collect();
+    settle(&worlds.iter().map(|(_, b, _)| b.pid()).collect::<Vec<_>>());
     let body = "benchmark backlog message: please look at src/x.rs \u{2014} \"quoted\"\nthanks";
-    let mut present = 0usize;
-    let mut times = Vec::with_capacity(samples);
+    let mut times = vec![Vec::with_capacity(samples); all.len()];
+    let mut cpu = vec![Vec::with_capacity(samples); all.len()];
     for i in 0..samples + 2 {
-        let top_up: Vec<Message> = (present..queued)
-            .map(|_| Message::build(body, Some(&a_sid), &NewMessage::default()))
-            .collect();
-        mailbox::requeue_many(&layout, pid, &top_up).expect("fill mailbox");
-        // Let the previous answer's after-reply work (receipts) settle.
-        std::thread::sleep(Duration::from_millis(5));
-        let t = Instant::now();
-        let got = b.call("read_my_messages", json!({}));
-        let d = t.elapsed();
-        let n = messages(&got).len();
-        assert!(n > 0, "{}: read with {queued} queued: {got}", imp.label);
-        present = queued - n;
-        if i >= 2 {
-            times.push(d.as_secs_f64() * 1e6);
+        for (k, (sb, b, present)) in worlds.iter_mut().enumerate() {
+            let top_up: Vec<Message> = (*present..queued)
+                .map(|_| Message::build(body, Some(&a_sid), &NewMessage::default()))
+                .collect();
+            mailbox::requeue_many(&sb.layout(), b.pid(), &top_up).expect("fill mailbox");
+            let c0 = cpu_ns(b.pid());
+            let t = Instant::now();
+            let got = b.call("read_my_messages", json!({}));
+            let d = t.elapsed();
+            // Its after-reply work (receipts) counts as the read's CPU too.
+            std::thread::sleep(Duration::from_millis(5));
+            let c1 = cpu_ns(b.pid());
+            let n = messages(&got).len();
+            assert!(n > 0, "{}: read with {queued} queued: {got}", all[k].label);
+            *present = queued - n;
+            if i >= 2 {
+                times[k].push(d.as_secs_f64() * 1e6);
+                if let (Some(c0), Some(c1)) = (c0, c1) {
+                    cpu[k].push(c1.saturating_sub(c0) as f64 / 1e3);
+                }
+            }
         }
     }
-    Row::new(
-        format!("messaging stdio: read_my_messages with {queued} queued"),
-        "µs",
-        times,
-    )
-    .of(imp.label)
+    let mut rows = Vec::new();
+    for ((imp, t), c) in all.iter().zip(times).zip(cpu) {
+        let name = format!("messaging stdio: read_my_messages with {queued} queued");
+        rows.push(Row::new(name.clone(), "µs", t).of(imp.label));
+        if !c.is_empty() {
+            rows.push(Row::new(format!("{name}, reader CPU"), "µs", c).of(imp.label));
+        }
+    }
+    rows
 }
