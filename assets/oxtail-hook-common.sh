@@ -82,6 +82,79 @@ oxh_candidates() {
   done
 }
 
+# --------------------------------------------------------------- client ----
+# Beyond the original: /clear and /resume give a Claude Code session a new id
+# while the process and its MCP server keep running. The hooks keep a client
+# record, ~/.oxtail/clients/<client pid>.json = the session this Claude Code
+# process is on now; the server whose parent is that process follows it.
+
+# oxh_client_pid [ps]: OXH_CPID = the Claude Code process this hook runs
+# under: CLAUDE_PID when set (2.1.3xx), else the parent of the `sh -c` that
+# runs the hook (or our parent when it is not a shell), read from /proc; with
+# "ps", `ps` stands in where /proc is missing (not on the hot path).
+oxh_client_pid() {
+  OXH_CPID=
+  case ${CLAUDE_PID:-} in '' | *[!0-9]*) ;; *) OXH_CPID=$CLAUDE_PID; return 0 ;; esac
+  local st= comm pp
+  if [ -r "/proc/$PPID/stat" ]; then
+    # "<pid> (<comm>) <state> <ppid> ..."
+    { IFS= read -r st <"/proc/$PPID/stat"; } 2>/dev/null || :
+    comm=${st#*\(}
+    comm=${comm%\)*}
+    pp=${st##*\) }
+    pp=${pp#* }
+    pp=${pp%% *}
+  elif [ "${1:-}" = ps ]; then
+    st=$(ps -o ppid= -o comm= -p "$PPID" 2>/dev/null) || st=
+    st=${st#"${st%%[! ]*}"}
+    pp=${st%% *}
+    comm=${st#* }
+  fi
+  [ -n "$st" ] || return 0
+  comm=${comm##*/}
+  case ${comm#-} in
+    sh | bash | dash | zsh | ksh | mksh | ash | busybox) OXH_CPID=$pp ;;
+    *) OXH_CPID=$PPID ;;
+  esac
+  case $OXH_CPID in '' | *[!0-9]* | 0 | 1) OXH_CPID= ;; esac
+  return 0
+}
+
+# oxh_client_names SID: the client record of OXH_CPID names SID.
+oxh_client_names() {
+  local rec=
+  { IFS= read -r rec <"$OXH_DIR/clients/$OXH_CPID.json"; } 2>/dev/null || :
+  case $rec in *"\"session_id\":\"$1\""*) return 0 ;; esac
+  return 1
+}
+
+# oxh_record_client SOURCE EVENT [TRANSCRIPT]: write the client record of
+# OXH_CPID for OXH_SID (atomic, private). SOURCE and EVENT are plain words; a
+# transcript path is kept only when it needs no JSON escaping.
+oxh_record_client() {
+  [ -n "$OXH_CPID" ] && [ -n "$OXH_SID" ] || return 0
+  local d=$OXH_DIR/clients t tp=
+  case ${3:-} in /*) case $3 in *[!A-Za-z0-9/._+,:@~=\ -]*) ;; *) tp=',"transcript_path":"'$3'"' ;; esac ;; esac
+  [ -d "$d" ] || mkdir -p -m 700 "$d" 2>/dev/null || return 0
+  t=$d/.$OXH_CPID.json.tmp.$$
+  if { printf '{"schema_version":1,"client_pid":%s,"session_id":"%s","source":"%s","event":"%s"%s}\n' \
+    "$OXH_CPID" "$OXH_SID" "$1" "$2" "$tp" >"$t"; } 2>/dev/null; then
+    mv -f "$t" "$d/$OXH_CPID.json" 2>/dev/null || rm -f "$t" 2>/dev/null
+  fi
+  return 0
+}
+
+# oxh_follow EVENT: the fallback of the hooks other than SessionStart — when
+# the client record does not name this session (a missed SessionStart),
+# write it. Claude Code only (its env names the session); never for a payload
+# whose session id differs from the env's.
+oxh_follow() {
+  [ -n "$OXH_SID" ] && [ "${CLAUDE_CODE_SESSION_ID:-}" = "$OXH_SID" ] || return 0
+  oxh_client_pid
+  [ -n "$OXH_CPID" ] || return 0
+  oxh_client_names "$OXH_SID" || oxh_record_client hook-fallback "$1"
+}
+
 # ------------------------------------------------------------- activity ----
 
 # oxh_mark busy|idle: atomic, private write of this session's marker.

@@ -77,7 +77,7 @@ oxh_deliver() {
     out=$(OXH_MODE=render OXH_PAYLOAD=1 OXH_HEAD=$OXH_HEAD OXH_SID=$OXH_SID OXH_EVENT=$event \
       OXH_TMP=$tmp exec awk -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null <<<"$rest")
   else
-    out=$(OXH_MODE=render OXH_EVENT=$event OXH_TMP=$tmp \
+    out=$(OXH_MODE=render OXH_SID=$OXH_SID OXH_EVENT=$event OXH_TMP=$tmp \
       exec awk -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
   fi
   plan=${out%%$'\n'*}

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use super::follow::FollowState;
 use crate::identity::EnvVars;
 use crate::store::paths::Layout;
 use crate::store::registry::{self, Entry};
@@ -28,6 +29,8 @@ pub struct ServerCtx {
     client_name: Mutex<Option<String>>,
     retries_scheduled: AtomicBool,
     shutdown: watch::Sender<bool>,
+    /// What the client follower saw last (`server::follow`).
+    pub follow: FollowState,
 }
 
 impl ServerCtx {
@@ -40,6 +43,7 @@ impl ServerCtx {
             client_name: Mutex::new(None),
             retries_scheduled: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
+            follow: FollowState::default(),
         }
     }
 

@@ -69,11 +69,12 @@ pub fn startup(layout: Layout, env: EnvVars, tmux: Tmux) -> io::Result<ServerCtx
         }
         client = enriched;
     }
-    let entry = Entry {
+    let mut entry = Entry {
         tmux_pane,
         tmux_session,
         ..Entry::new(std::process::id(), started_at, client)
     };
+    super::follow::bind_client(&mut entry);
     let ctx = ServerCtx::new(layout, entry, env, tmux);
     recover_sticky(&ctx);
     ctx.publish()?;

@@ -10,6 +10,7 @@
 //! second (in-flight tools are told to stop through the shutdown signal).
 
 pub mod ctx;
+pub mod follow;
 pub mod handler;
 pub mod lifecycle;
 pub mod stdin_guard;
@@ -106,8 +107,13 @@ async fn run() -> i32 {
     tokio::spawn(async move {
         // After the handshake: the tmux/ps spawns must not slow it down.
         tokio::time::sleep(LATE_BIND_DELAY).await;
-        let _ = tokio::task::spawn_blocking(move || lifecycle::bind_tmux_late(&late)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            lifecycle::bind_tmux_late(&late);
+            follow::bind_start_time(&late);
+        })
+        .await;
     });
+    follow::spawn_watch(Arc::clone(&ctx));
     if ctx.entry().client.client_type == ClientType::ClaudeCode {
         // server.md §1.8: one stderr line when the hooks are missing or stale;
         // never installs anything and never delays the handshake.

@@ -74,7 +74,15 @@ pub fn run(
             "this session has no session id, so it has no received-ledger to reply from; run claim_session first",
         ));
     };
-    let inbound = ledger::lookup(layout, my_id, message_id).map_err(|e| e.to_string())?;
+    // Our ledger, then (beyond the original) the ledgers of our previous ids:
+    // mail delivered before a /clear was recorded under the id it was sent to.
+    let mut inbound = ledger::lookup(layout, my_id, message_id).map_err(|e| e.to_string())?;
+    for alias in caller.client.all_ids().into_iter().skip(1) {
+        if inbound.is_some() {
+            break;
+        }
+        inbound = ledger::lookup(layout, alias, message_id).map_err(|e| e.to_string())?;
+    }
     let Some(inbound) = inbound else {
         return Ok(failure(
             "message-not-found",
@@ -105,6 +113,7 @@ pub fn run(
         request_id: None,
         reply_to,
         source_message_id: Some(message_id),
+        to_session_id: project::addressed_id(sender, &peer),
     };
     let done = deliver_and_wake(
         layout,
