@@ -76,6 +76,16 @@ pub fn managed_hooks() -> impl Iterator<Item = (&'static HookFile, &'static str)
         .filter_map(|h| h.event.map(|event| (h, event)))
 }
 
+/// The managed events as messages name them ("PreToolUse, Stop, …"), in
+/// registration order, so adding a row to [`HOOK_FILES`] updates every line
+/// setup, install-hook and doctor print.
+pub fn event_list() -> String {
+    managed_hooks()
+        .map(|(_, event)| event)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// First 16 lowercase hex characters of sha256(text).
 pub fn hash16(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
