@@ -128,6 +128,21 @@ oxh_client_names() {
   return 1
 }
 
+# oxh_client_served: some registry entry is a server of client OXH_CPID
+# ("pid": OXH_CPID in its client object). Without one there is nothing to
+# follow, and a wrong OXH_CPID (a wrapper process between Claude Code and the
+# hook) writes no records. Builtins only.
+oxh_client_served() {
+  local f reg re
+  re='"pid"[[:space:]]*:[[:space:]]*'"$OXH_CPID"'[^0-9]'
+  for f in "$OXH_DIR"/sessions/*.json; do
+    reg=
+    { IFS= read -r -d '' reg <"$f"; } 2>/dev/null
+    [[ $reg =~ $re ]] && return 0
+  done
+  return 1
+}
+
 # oxh_record_client SOURCE EVENT [TRANSCRIPT]: write the client record of
 # OXH_CPID for OXH_SID (atomic, private). SOURCE and EVENT are plain words; a
 # transcript path is kept only when it needs no JSON escaping.
@@ -145,14 +160,16 @@ oxh_record_client() {
 }
 
 # oxh_follow EVENT: the fallback of the hooks other than SessionStart — when
-# the client record does not name this session (a missed SessionStart),
-# write it. Claude Code only (its env names the session); never for a payload
-# whose session id differs from the env's.
+# the client record does not name this session (a missed SessionStart) and a
+# server of this client exists, write it. Claude Code only (its env names the
+# session); never for a payload whose session id differs from the env's.
 oxh_follow() {
   [ -n "$OXH_SID" ] && [ "${CLAUDE_CODE_SESSION_ID:-}" = "$OXH_SID" ] || return 0
   oxh_client_pid
   [ -n "$OXH_CPID" ] || return 0
-  oxh_client_names "$OXH_SID" || oxh_record_client hook-fallback "$1"
+  oxh_client_names "$OXH_SID" && return 0
+  oxh_client_served && oxh_record_client hook-fallback "$1"
+  return 0
 }
 
 # ------------------------------------------------------------- activity ----

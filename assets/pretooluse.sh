@@ -49,19 +49,23 @@ case "${BASH_SOURCE[0]}" in
 esac
 
 if [ -n "$_oxh_follow" ]; then
-  # The record names another session (a missed SessionStart): parse the whole
-  # payload, record this session unless it is a subagent's, then deliver.
   . "$_oxh_d/oxtail-hook-common.sh" || exit 0
-  oxh_read_head
-  _oxh_rest=
-  IFS= read -r -d '' -t 5 _oxh_rest || :
-  oxh_scan_payload <<<"$_oxh_rest"
-  [ "$OXH_AGENT" = 1 ] && exit 0
-  oxh_follow PreToolUse
-  oxh_candidates
-  [ ${#OXH_PIDS[@]} -gt 0 ] || exit 0
-  . "$OXH_LIB/oxtail-hook-deliver.sh" && oxh_deliver pretooluse payload <<<"$_oxh_rest"
-  exit 0
+  OXH_CPID=$_oxh_c
+  if oxh_client_served; then
+    # A server of ours follows this client and the record names another
+    # session (a missed SessionStart): parse the whole payload, record this
+    # session unless it is a subagent's, then deliver.
+    oxh_read_head
+    _oxh_rest=
+    IFS= read -r -d '' -t 5 _oxh_rest || :
+    oxh_scan_payload <<<"$_oxh_rest"
+    [ "$OXH_AGENT" = 1 ] && exit 0
+    oxh_follow PreToolUse
+    oxh_candidates
+    [ ${#OXH_PIDS[@]} -gt 0 ] || exit 0
+    . "$OXH_LIB/oxtail-hook-deliver.sh" && oxh_deliver pretooluse payload <<<"$_oxh_rest"
+    exit 0
+  fi
 fi
 
 # Fast path: is any mailbox at all non-empty?

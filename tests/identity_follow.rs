@@ -385,15 +385,19 @@ fn the_other_hooks_heal_a_missed_session_start() {
         &cpid(&a),
     );
     assert!(fs::read_to_string(&record).unwrap().contains(NEW));
-    // Another client's hooks never move this server.
-    let other = dead_pid().to_string();
-    hook(
-        &sb,
-        "stop.sh",
-        &hooks_support::stop_payload(OTHER, false),
-        OTHER,
-        &other,
-    );
+    // Another client's hooks never move this server, and a client without a
+    // server of ours (or a wrapper process mistaken for one) gets no record.
+    let other = dead_pid();
+    for hook_name in ["stop.sh", "pretooluse.sh"] {
+        let payload = if hook_name == "stop.sh" {
+            hooks_support::stop_payload(OTHER, false)
+        } else {
+            hooks_support::pre_payload(OTHER)
+        };
+        hook(&sb, hook_name, &payload, OTHER, &other.to_string());
+    }
+    let stray = sb.home().join(format!(".oxtail/clients/{other}.json"));
+    assert!(!stray.exists());
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(entry_of(&a)["client"]["session_id"], NEW);
 }
@@ -497,4 +501,49 @@ fn read_my_messages_labels_mail_sent_to_a_previous_id() {
             _ => assert!(label.is_none(), "{m}"),
         }
     }
+}
+
+#[test]
+fn doctor_names_the_ids_that_would_take_over_stranded_mail() {
+    let sb = Sandbox::new();
+    let dead = dead_pid();
+    let mut entry = entry_json(dead, "claude-code", Some(NEW), &sb.proj(), None, None);
+    entry["client"]["previous_session_ids"] = json!([OLD]);
+    sb.write_entry(dead, &entry);
+    let layout = oxtail::store::paths::Layout::at(sb.home().join(".oxtail"));
+    let opts = oxtail::store::message::NewMessage {
+        to_session_id: Some(OLD),
+        ..Default::default()
+    };
+    oxtail::store::mailbox::enqueue(&layout, dead, "stranded", Some(PEER), &opts).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oxtail"))
+        .args(["doctor", "--json"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", sb.home())
+        .env("CODEX_HOME", sb.home().join(".codex"))
+        .env("TMUX_TMPDIR", sb.tmux_tmpdir())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "mailboxes")
+        .unwrap()
+        .clone();
+    assert_eq!(check["status"], "warn", "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "pid {dead} (session {NEW}, earlier {OLD}): 1 message(s)"
+        )),
+        "{detail}"
+    );
+    assert!(detail.contains("the oldest waiting"), "{detail}");
+    assert!(
+        check["fix"].as_str().unwrap().contains("claude --resume"),
+        "{check}"
+    );
 }
