@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use hooks_support::{Input, Run, awks, message_ids, run_script};
+use oxtail::store::message::NewMessage;
+use oxtail::store::paths::Layout;
 use serde_json::{Value, json};
 use server_support::{Sandbox, Server, dead_pid, entry_json, have_tmux};
 
@@ -45,15 +47,23 @@ fn record_path(sb: &Sandbox, s: &Server) -> PathBuf {
         .join(format!(".oxtail/clients/{}.json", s.client_pid))
 }
 
-/// `~/.claude/projects/<encoded project dir>` of the sandbox.
-fn claude_dir(sb: &Sandbox) -> PathBuf {
-    let enc: String = sb
-        .proj()
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    sb.home().join(".claude/projects").join(enc)
+/// A dead server's entry for session NEW with OLD as a previous id, and a
+/// queue for its mailbox: `(dead pid, layout)`.
+fn dead_server_with_alias(sb: &Sandbox) -> (u32, Layout) {
+    let dead = dead_pid();
+    let mut entry = entry_json(dead, "claude-code", Some(NEW), &sb.proj(), None, None);
+    entry["client"]["previous_session_ids"] = json!([OLD]);
+    sb.write_entry(dead, &entry);
+    (dead, Layout::at(sb.home().join(".oxtail")))
+}
+
+/// Queue `body` for `pid`, addressed to `to`, as a peer's send would.
+fn queue(layout: &Layout, pid: u32, body: &str, to: Option<&str>) {
+    let opts = NewMessage {
+        to_session_id: to,
+        ..Default::default()
+    };
+    oxtail::store::mailbox::enqueue(layout, pid, body, Some(PEER), &opts).unwrap();
 }
 
 /// Run `assets/<hook>` as Claude Code process `client_pid` would, for `sid`.
@@ -75,7 +85,7 @@ fn hook(sb: &Sandbox, name: &str, payload: &str, sid: &str, client_pid: &str) ->
 }
 
 fn session_start(sb: &Sandbox, of: &Server, sid: &str, source: &str) -> Run {
-    let transcript = claude_dir(sb).join(format!("{sid}.jsonl"));
+    let transcript = sb.claude_dir().join(format!("{sid}.jsonl"));
     let payload = json!({
         "session_id": sid,
         "transcript_path": transcript.to_string_lossy(),
@@ -90,6 +100,18 @@ fn session_start(sb: &Sandbox, of: &Server, sid: &str, source: &str) -> Run {
         r.text()
     );
     r
+}
+
+/// The user submits a prompt in session `sid` of `of`'s client.
+fn prompt_submit(sb: &Sandbox, of: &Server, sid: &str) -> Run {
+    let prompt = json!({"session_id": sid, "hook_event_name": "UserPromptSubmit", "prompt": "go"});
+    hook(
+        sb,
+        "userpromptsubmit.sh",
+        &prompt.to_string(),
+        sid,
+        &cpid(of),
+    )
 }
 
 fn pre_tool_use(sb: &Sandbox, of: &Server, sid: &str) -> Run {
@@ -166,7 +188,7 @@ fn clear_moves_the_server_and_every_send_arrives_exactly_once() {
     let e = entry_of(&a);
     assert_eq!(e["client"]["previous_session_ids"], json!([OLD]));
     assert_eq!(e["client"]["session_id_source"], "session-start");
-    let transcript = claude_dir(&sb).join(format!("{NEW}.jsonl"));
+    let transcript = sb.claude_dir().join(format!("{NEW}.jsonl"));
     assert_eq!(
         e["client"]["transcript_path"],
         transcript.to_string_lossy().as_ref()
@@ -245,14 +267,7 @@ fn the_activity_marker_follows_the_new_id() {
     hook(&sb, "stop.sh", &stop, OLD, &cpid(&a));
     session_start(&sb, &a, NEW, "clear");
     wait_for_id(&a, NEW);
-    let prompt = json!({"session_id": NEW, "hook_event_name": "UserPromptSubmit", "prompt": "go"});
-    hook(
-        &sb,
-        "userpromptsubmit.sh",
-        &prompt.to_string(),
-        NEW,
-        &cpid(&a),
-    );
+    prompt_submit(&sb, &a, NEW);
     let sent = b.call_json(
         "send_message",
         json!({"target": OLD, "body": "hi", "wake": "auto"}),
@@ -322,7 +337,7 @@ fn forged_or_stale_records_are_ignored() {
     let mut a = claude_server(&sb, OLD, &[]);
     // A record of another client process.
     oxtail::store::clients::write(
-        &oxtail::store::paths::Layout::at(sb.home().join(".oxtail")),
+        &Layout::at(sb.home().join(".oxtail")),
         dead_pid(),
         NEW,
         "clear",
@@ -366,14 +381,7 @@ fn the_other_hooks_heal_a_missed_session_start() {
         "{text}"
     );
     // After a /clear whose SessionStart did not run, UserPromptSubmit heals it.
-    let prompt = json!({"session_id": NEW, "hook_event_name": "UserPromptSubmit", "prompt": "go"});
-    hook(
-        &sb,
-        "userpromptsubmit.sh",
-        &prompt.to_string(),
-        NEW,
-        &cpid(&a),
-    );
+    prompt_submit(&sb, &a, NEW);
     wait_for_id(&a, NEW);
     assert_eq!(entry_of(&a)["client"]["session_id_source"], "hook-fallback");
     // A payload whose id is not the env's is never recorded.
@@ -406,7 +414,7 @@ fn the_other_hooks_heal_a_missed_session_start() {
 fn a_tool_use_id_heals_a_missed_session_start_and_never_guesses() {
     let sb = Sandbox::new();
     let mut a = claude_server(&sb, OLD, &[]);
-    let dir = claude_dir(&sb);
+    let dir = sb.claude_dir();
     fs::create_dir_all(dir.join(format!("{NEW}/subagents"))).unwrap();
     let line = |id: &str| {
         format!(
@@ -443,21 +451,10 @@ fn a_tool_use_id_heals_a_missed_session_start_and_never_guesses() {
 #[test]
 fn a_resumed_session_receives_what_its_dead_server_left() {
     let sb = Sandbox::new();
-    let dead = dead_pid();
-    let mut entry = entry_json(dead, "claude-code", Some(NEW), &sb.proj(), None, None);
-    entry["client"]["previous_session_ids"] = json!([OLD]);
-    sb.write_entry(dead, &entry);
-    let layout = oxtail::store::paths::Layout::at(sb.home().join(".oxtail"));
-    let queue = |body: &str, to: Option<&str>| {
-        let opts = oxtail::store::message::NewMessage {
-            to_session_id: to,
-            ..Default::default()
-        };
-        oxtail::store::mailbox::enqueue(&layout, dead, body, Some(PEER), &opts).unwrap();
-    };
-    queue("for-old", Some(OLD));
-    queue("for-new", Some(NEW));
-    queue("from-a-0.14-peer", None);
+    let (dead, layout) = dead_server_with_alias(&sb);
+    queue(&layout, dead, "for-old", Some(OLD));
+    queue(&layout, dead, "for-new", Some(NEW));
+    queue(&layout, dead, "from-a-0.14-peer", None);
     let bodies = |v: &Value| -> Vec<String> {
         v["messages"]
             .as_array()
@@ -506,16 +503,8 @@ fn read_my_messages_labels_mail_sent_to_a_previous_id() {
 #[test]
 fn doctor_names_the_ids_that_would_take_over_stranded_mail() {
     let sb = Sandbox::new();
-    let dead = dead_pid();
-    let mut entry = entry_json(dead, "claude-code", Some(NEW), &sb.proj(), None, None);
-    entry["client"]["previous_session_ids"] = json!([OLD]);
-    sb.write_entry(dead, &entry);
-    let layout = oxtail::store::paths::Layout::at(sb.home().join(".oxtail"));
-    let opts = oxtail::store::message::NewMessage {
-        to_session_id: Some(OLD),
-        ..Default::default()
-    };
-    oxtail::store::mailbox::enqueue(&layout, dead, "stranded", Some(PEER), &opts).unwrap();
+    let (dead, layout) = dead_server_with_alias(&sb);
+    queue(&layout, dead, "stranded", Some(OLD));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_oxtail"))
         .args(["doctor", "--json"])
         .env_clear()
@@ -545,5 +534,22 @@ fn doctor_names_the_ids_that_would_take_over_stranded_mail() {
     assert!(
         check["fix"].as_str().unwrap().contains("claude --resume"),
         "{check}"
+    );
+}
+
+#[test]
+fn a_starting_server_removes_the_records_of_gone_clients() {
+    let sb = Sandbox::new();
+    let layout = Layout::at(sb.home().join(".oxtail"));
+    let gone = dead_pid();
+    oxtail::store::clients::write(&layout, gone, NEW, "clear", "SessionStart").unwrap();
+    let a = claude_server(&sb, OLD, &[]);
+    session_start(&sb, &a, OLD, "startup");
+    assert!(Server::wait_for(WAIT, || !layout
+        .client_record(gone)
+        .exists()));
+    assert!(
+        record_path(&sb, &a).exists(),
+        "a live client's record stays"
     );
 }

@@ -319,6 +319,16 @@ fn surface_matches_the_original() {
     );
 }
 
+/// The `client_session_id`s of a `list_project_sessions` answer, in order.
+fn listed_ids(list: &Value) -> Vec<&str> {
+    list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["client_session_id"].as_str())
+        .collect()
+}
+
 /// A Node server `A` and a Rust server `B` in one HOME and project.
 struct Pair {
     sb: Sandbox,
@@ -358,13 +368,7 @@ fn messaging_both_ways() {
         let la = a.tool("list_project_sessions", root.clone());
         let lb = b.tool("list_project_sessions", root);
         assert_eq!(la["sessions"], lb["sessions"]);
-        let ids: Vec<&str> = la["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r["client_session_id"].as_str())
-            .collect();
-        assert_eq!(ids, [UA, UB], "{la}");
+        assert_eq!(listed_ids(&la), [UA, UB], "{la}");
     } else {
         eprintln!("tmux not installed: list_project_sessions check skipped");
     }
@@ -745,13 +749,7 @@ fn the_original_reads_a_followed_entry() {
     if tmux {
         let root = json!({"project_root": sb.proj().display().to_string()});
         let la = a.tool("list_project_sessions", root);
-        let ids: Vec<&str> = la["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|r| r["client_session_id"].as_str())
-            .collect();
-        assert_eq!(ids, [UA, UC], "{la}");
+        assert_eq!(listed_ids(&la), [UA, UC], "{la}");
     }
     let sent = a.tool(
         "send_message",

@@ -110,6 +110,7 @@ async fn run() -> i32 {
         let _ = tokio::task::spawn_blocking(move || {
             lifecycle::bind_tmux_late(&late);
             follow::bind_start_time(&late);
+            follow::tidy_records(&late);
         })
         .await;
     });

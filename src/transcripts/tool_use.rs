@@ -87,7 +87,7 @@ pub fn holders(dirs: &[PathBuf], tool_use_id: &str, exclude: Option<&Path>) -> V
             }
         }
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     candidates.truncate(MAX_CANDIDATES);
     let mut out: Vec<String> = Vec::new();
     for (_, path, stem) in candidates {

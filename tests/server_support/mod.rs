@@ -51,6 +51,18 @@ impl Sandbox {
         self.home().join(".oxtail/sessions")
     }
 
+    /// `~/.claude/projects/<encoded project dir>`: where Claude Code keeps the
+    /// transcripts of sessions started in `proj`.
+    pub fn claude_dir(&self) -> PathBuf {
+        let enc: String = self
+            .proj()
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        self.home().join(".claude/projects").join(enc)
+    }
+
     /// Write a registry entry file for `pid` (raw JSON value).
     pub fn write_entry(&self, pid: u32, entry: &Value) {
         fixtures::write_entry(&self.sessions_dir(), pid, entry);
