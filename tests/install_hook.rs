@@ -422,11 +422,11 @@ fn cli_exit_codes() {
 #[test]
 fn shipped_hook_hashes_match_the_marker_version() {
     let table: [(&str, &str); 8] = [
-        ("pretooluse", "691412ec3f916540"),
+        ("pretooluse", "929ad1ff3d8294a3"),
         ("stop", "a54fd75b4d6740ad"),
         ("userpromptsubmit", "8f3c4c7df806ed03"),
         ("sessionstart", "3a00f8096085e8c8"),
-        ("common", "4a6188ab1b3f45c9"),
+        ("common", "6cd6007a253f00e2"),
         ("deliver", "0dbcb0f86fdb5908"),
         ("awk", "f2bc31139ba5fd84"),
         ("lock", "d6f6285fa2efc9ae"),

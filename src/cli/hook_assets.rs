@@ -266,7 +266,12 @@ mod tests {
                     .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             );
         }
-        assert_eq!(managed_hooks().count(), 3);
+        assert_eq!(managed_hooks().count(), 4);
+        let codex: Vec<&str> = managed_hooks()
+            .filter(|(h, _)| h.codex)
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(codex, ["PreToolUse", "Stop", "UserPromptSubmit"]);
         assert_eq!(command_for("stop.sh"), "\"$HOME/.oxtail/hooks/stop.sh\"");
     }
 }

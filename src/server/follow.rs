@@ -86,8 +86,16 @@ pub fn spawn_watch(ctx: Arc<ServerCtx>) {
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
                 _ = ctx.shutdown_requested() => return,
             }
-            let c = Arc::clone(&ctx);
-            let _ = tokio::task::spawn_blocking(move || check_record(&c)).await;
+            // Only a Claude Code server with a client follows records; the
+            // type may still change at the handshake, so ask every tick.
+            let follows = {
+                let e = ctx.lock_entry();
+                e.client.client_type == ClientType::ClaudeCode && e.client.pid.is_some()
+            };
+            if follows {
+                let c = Arc::clone(&ctx);
+                let _ = tokio::task::spawn_blocking(move || check_record(&c)).await;
+            }
         }
     });
 }
