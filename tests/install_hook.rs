@@ -427,11 +427,11 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("userpromptsubmit", "8f3c4c7df806ed03"),
         ("sessionstart", "3a00f8096085e8c8"),
         ("common", "6cd6007a253f00e2"),
-        ("deliver", "0dbcb0f86fdb5908"),
-        ("awk", "f2bc31139ba5fd84"),
+        ("deliver", "c07d27e5c8b15d06"),
+        ("awk", "bedf8481633e02e7"),
         ("lock", "d6f6285fa2efc9ae"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 10);
+    assert_eq!(HOOK_MARKER_VERSION, 11);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(

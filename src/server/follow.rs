@@ -69,15 +69,6 @@ pub fn bind_start_time(ctx: &ServerCtx) {
     check_record(ctx);
 }
 
-/// Remove the client records of processes that are gone (off the handshake
-/// path, once per server start).
-pub fn tidy_records(ctx: &ServerCtx) {
-    let removed = clients::gc(&ctx.layout, crate::clock::now_ms() as f64);
-    if removed > 0 {
-        trace::event("client_records_removed", json!({"count": removed}));
-    }
-}
-
 /// Poll the client record until shutdown.
 pub fn spawn_watch(ctx: Arc<ServerCtx>) {
     tokio::spawn(async move {
