@@ -95,20 +95,15 @@ oxh_candidates() {
 oxh_client_pid() {
   OXH_CPID=
   case ${CLAUDE_PID:-} in '' | *[!0-9]*) ;; *) OXH_CPID=$CLAUDE_PID; return 0 ;; esac
-  local st= comm pp
+  local st= comm= pp= rest
   if [ -r "/proc/$PPID/stat" ]; then
-    # "<pid> (<comm>) <state> <ppid> ..."
-    { IFS= read -r st <"/proc/$PPID/stat"; } 2>/dev/null || :
-    comm=${st#*\(}
-    comm=${comm%\)*}
-    pp=${st##*\) }
-    pp=${pp#* }
-    pp=${pp%% *}
+    # "<pid> (<comm>) <state> <ppid> ...": field splitting stays linear.
+    { read -r st comm rest pp rest <"/proc/$PPID/stat"; } 2>/dev/null || :
+    comm=${comm#\(}
+    comm=${comm%\)}
   elif [ "${1:-}" = ps ]; then
-    st=$(ps -o ppid= -o comm= -p "$PPID" 2>/dev/null) || st=
-    st=${st#"${st%%[! ]*}"}
-    pp=${st%% *}
-    comm=${st#* }
+    { read -r pp comm; } 2>/dev/null < <(ps -o ppid= -o comm= -p "$PPID" 2>/dev/null)
+    st=$pp
   fi
   [ -n "$st" ] || return 0
   comm=${comm##*/}

@@ -20,12 +20,11 @@ case ${CLAUDE_CODE_SESSION_ID:-} in
   '' | *[!A-Za-z0-9_-]*) ;;
   *)
     _oxh_c=${CLAUDE_PID:-}
-    if [ -z "$_oxh_c" ] && { IFS= read -r _oxh_st <"/proc/$PPID/stat"; } 2>/dev/null; then
+    # "<pid> (<comm>) <state> <ppid> ...": field splitting stays linear.
+    if [ -z "$_oxh_c" ] && { read -r _ _oxh_comm _ _oxh_pp _ <"/proc/$PPID/stat"; } 2>/dev/null; then
       # Our parent is the `sh -c` Claude Code runs hooks with, or Claude itself.
-      _oxh_c=${_oxh_st##*) }
-      _oxh_c=${_oxh_c#* }
-      case ${_oxh_st#*(} in
-        sh\)* | bash\)* | dash\)* | zsh\)* | ksh\)* | mksh\)* | ash\)* | busybox\)*) _oxh_c=${_oxh_c%% *} ;;
+      case $_oxh_comm in
+        '(sh)' | '(bash)' | '(dash)' | '(zsh)' | '(ksh)' | '(mksh)' | '(ash)' | '(busybox)') _oxh_c=$_oxh_pp ;;
         *) _oxh_c=$PPID ;;
       esac
     fi
