@@ -553,3 +553,29 @@ fn a_starting_server_removes_the_records_of_gone_clients() {
         "a live client's record stays"
     );
 }
+
+#[test]
+fn every_awk_labels_mail_sent_to_a_previous_id() {
+    hooks_support::each_awk(|awk| {
+        let h = hooks_support::Home::new();
+        h.register(100, NEW);
+        let layout = Layout::at(h.path().join(".oxtail"));
+        queue(&layout, 100, "sent-to-old", Some(OLD));
+        queue(&layout, 100, "sent-to-new", Some(NEW));
+        queue(&layout, 100, "from-a-0.14-peer", None);
+        let r = run_script(
+            &hooks_support::asset("pretooluse.sh"),
+            h.path(),
+            awk,
+            Input::Text(&hooks_support::pre_payload(NEW)),
+            &[],
+        );
+        let msgs = rendered(&r.context());
+        assert_eq!(msgs.len(), 3, "{}", awk.name);
+        for (head, body) in &msgs {
+            let labelled =
+                head.ends_with(&format!(" | addressed_to={OLD} (your previous session id)"));
+            assert_eq!(labelled, body == "sent-to-old", "{}: {head}", awk.name);
+        }
+    });
+}
