@@ -115,11 +115,13 @@ oxh_client_pid() {
   return 0
 }
 
-# oxh_client_names SID: the client record of OXH_CPID names SID.
-oxh_client_names() {
+# oxh_client_settled SID: the client record of OXH_CPID names SID, or was
+# written by SessionStart, which then speaks for this process (a hook of the
+# previous session still in flight must not undo a /clear).
+oxh_client_settled() {
   local rec=
   { IFS= read -r rec <"$OXH_DIR/clients/$OXH_CPID.json"; } 2>/dev/null || :
-  case $rec in *"\"session_id\":\"$1\""*) return 0 ;; esac
+  case $rec in *"\"session_id\":\"$1\""* | *'"event":"SessionStart"'*) return 0 ;; esac
   return 1
 }
 
@@ -155,14 +157,15 @@ oxh_record_client() {
 }
 
 # oxh_follow EVENT: the fallback of the hooks other than SessionStart — when
-# the client record does not name this session (a missed SessionStart) and a
-# server of this client exists, write it. Claude Code only (its env names the
+# SessionStart has not written this process's record (hooks without it, or
+# installed mid-session), the record names another session and a server of
+# this client exists, write it. Claude Code only (its env names the
 # session); never for a payload whose session id differs from the env's.
 oxh_follow() {
   [ -n "$OXH_SID" ] && [ "${CLAUDE_CODE_SESSION_ID:-}" = "$OXH_SID" ] || return 0
   oxh_client_pid
   [ -n "$OXH_CPID" ] || return 0
-  oxh_client_names "$OXH_SID" && return 0
+  oxh_client_settled "$OXH_SID" && return 0
   oxh_client_served && oxh_record_client hook-fallback "$1"
   return 0
 }

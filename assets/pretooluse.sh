@@ -13,8 +13,8 @@
 [ -t 0 ] && exit 0
 
 # Beyond the original: /clear and /resume change a Claude Code session's id
-# under a running MCP server. Does this process's client record (written by
-# sessionstart.sh) name the session in our env? One or two small reads.
+# under a running MCP server. Is this process's client record (written by
+# sessionstart.sh) settled? One or two small reads.
 _oxh_follow=
 case ${CLAUDE_CODE_SESSION_ID:-} in
   '' | *[!A-Za-z0-9_-]*) ;;
@@ -33,8 +33,10 @@ case ${CLAUDE_CODE_SESSION_ID:-} in
       *)
         _oxh_r=
         { IFS= read -r _oxh_r <"$HOME/.oxtail/clients/$_oxh_c.json"; } 2>/dev/null
+        # Current, or written by SessionStart (which then speaks for this
+        # process: an in-flight hook of the previous session must not undo it).
         case $_oxh_r in
-          *"\"session_id\":\"$CLAUDE_CODE_SESSION_ID\""*) ;;
+          *"\"session_id\":\"$CLAUDE_CODE_SESSION_ID\""* | *'"event":"SessionStart"'*) ;;
           *) _oxh_follow=1 ;;
         esac
         ;;

@@ -446,6 +446,9 @@ fn a_tool_use_id_heals_a_missed_session_start_and_never_guesses() {
     assert_eq!(r["entry"]["client"]["session_id"], NEW);
     assert_eq!(r["entry"]["client"]["session_id_source"], "tool-use-id");
     assert_eq!(r["entry"]["client"]["previous_session_ids"], json!([OLD]));
+    // A call still in flight from before the move never moves it back.
+    let r = call(&mut a, "toolu_old");
+    assert_eq!(r["entry"]["client"]["session_id"], NEW);
 }
 
 #[test]
@@ -578,4 +581,31 @@ fn every_awk_labels_mail_sent_to_a_previous_id() {
             assert_eq!(labelled, body == "sent-to-old", "{}: {head}", awk.name);
         }
     });
+}
+
+#[test]
+fn a_late_hook_of_the_previous_session_never_undoes_a_clear() {
+    let sb = Sandbox::new();
+    let a = claude_server(&sb, OLD, &[]);
+    session_start(&sb, &a, OLD, "startup");
+    session_start(&sb, &a, NEW, "clear");
+    wait_for_id(&a, NEW);
+    // Hooks that started before the /clear and finish after it carry the old
+    // id in payload and env; SessionStart's record stands.
+    hook(
+        &sb,
+        "stop.sh",
+        &hooks_support::stop_payload(OLD, false),
+        OLD,
+        &cpid(&a),
+    );
+    assert!(pre_tool_use(&sb, &a, OLD).stdout.is_empty());
+    prompt_submit(&sb, &a, OLD);
+    let record = fs::read_to_string(record_path(&sb, &a)).unwrap();
+    assert!(
+        record.contains(NEW) && record.contains("SessionStart"),
+        "{record}"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(entry_of(&a)["client"]["session_id"], NEW);
 }

@@ -422,11 +422,11 @@ fn cli_exit_codes() {
 #[test]
 fn shipped_hook_hashes_match_the_marker_version() {
     let table: [(&str, &str); 8] = [
-        ("pretooluse", "75cee42704c9923d"),
+        ("pretooluse", "5d7911e2852e2987"),
         ("stop", "a54fd75b4d6740ad"),
         ("userpromptsubmit", "8f3c4c7df806ed03"),
         ("sessionstart", "3a00f8096085e8c8"),
-        ("common", "b9a39ffd3dc3e065"),
+        ("common", "21d4e3b3fdd33d5a"),
         ("deliver", "c07d27e5c8b15d06"),
         ("awk", "bedf8481633e02e7"),
         ("lock", "d6f6285fa2efc9ae"),

@@ -180,7 +180,8 @@ fn transcript_dirs(current: Option<&Path>, cwd: &str) -> Vec<PathBuf> {
 
 /// Confirm the binding with the call's `tool_use` id: found in our own
 /// transcript, nothing to do; found in exactly one other transcript of the
-/// project, that transcript's session is the caller's and is adopted.
+/// project, that transcript's session is the caller's and is adopted, unless
+/// it is one of our previous ids.
 pub fn confirm_tool_use(ctx: &ServerCtx, tool_use_id: &str) -> bool {
     let e = ctx.entry();
     if e.client.client_type != ClientType::ClaudeCode {
@@ -200,6 +201,9 @@ pub fn confirm_tool_use(ctx: &ServerCtx, tool_use_id: &str) -> bool {
         current,
     );
     match found.as_slice() {
+        // A call still in flight from before the move names an old id: it
+        // never moves the server back (a /resume back comes as a record).
+        [one] if e.client.is_alias(one) => false,
         [one] => adopt(
             ctx,
             one,
