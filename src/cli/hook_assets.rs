@@ -20,8 +20,9 @@ use crate::store::paths::Layout;
 
 /// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
-/// owner-write and stale re-check fixes, symlinked mailboxes skipped).
-pub const HOOK_MARKER_VERSION: u64 = 8;
+/// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = lock
+/// reclaim of dead holders and clearers, sidecars never through a symlink).
+pub const HOOK_MARKER_VERSION: u64 = 9;
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";
