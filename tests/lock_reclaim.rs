@@ -16,7 +16,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use oxtail::store::lock::{self, LockKind, LockOptions};
-use store_support::{Hold, Holder, backdate, bash_acquire, owner_of, side, trace_file, traces};
+use store_support::{
+    Hold, Holder, backdate, bash_acquire, dead_pid, owner_of, side, trace_file, traces,
+};
 
 /// Helper-process entry point ([`Holder::rust`]); a no-op in a normal run.
 #[test]
@@ -187,9 +189,7 @@ fn a_live_clearer_keeps_its_marker() {
 #[test]
 fn an_owner_that_proves_nothing_keeps_the_30_s_rule() {
     trace_file();
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+    let dead = dead_pid();
     for (token, leftover) in [
         (format!("{dead}.00ff00ff00ff00ff"), true), // older than the lock
         (format!("{dead}"), false),                 // no hex part
@@ -218,9 +218,7 @@ fn an_owner_that_proves_nothing_keeps_the_30_s_rule() {
 #[test]
 fn a_leftover_steal_sidecar_does_not_count_for_a_new_marker() {
     trace_file();
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+    let dead = dead_pid();
     for next in SIDES {
         let home = tempfile::tempdir().unwrap();
         let l = lock_path(home.path());

@@ -55,6 +55,16 @@ impl World {
         self.outside.path().join("dir")
     }
 
+    /// What a test link points at: `existing`, or a path outside that does
+    /// not exist.
+    fn link_target(&self, dangling: bool, existing: PathBuf) -> PathBuf {
+        if dangling {
+            self.outside.path().join("absent")
+        } else {
+            existing
+        }
+    }
+
     /// Every path under the outside dir with its content (dirs: "<dir>").
     fn outside_snapshot(&self) -> BTreeMap<PathBuf, String> {
         fn walk(p: &Path, out: &mut BTreeMap<PathBuf, String>) {
@@ -103,11 +113,7 @@ fn a_symlinked_owner_sidecar_never_receives_the_token() {
             let w = World::new();
             let l = w.lock();
             let before = w.outside_snapshot();
-            let target = if dangling {
-                w.outside.path().join("absent")
-            } else {
-                w.target_file()
-            };
+            let target = w.link_target(dangling, w.target_file());
             symlink(&target, side(&l, ".owner")).unwrap();
             let tok = w.acquire(next).unwrap_or_else(|| panic!("{next:?}"));
             assert_eq!(w.outside_snapshot(), before, "{next:?} wrote outside HOME");
@@ -173,11 +179,7 @@ fn a_symlink_at_the_steal_marker_is_removed_not_followed() {
             let l = w.lock();
             fs::create_dir(&l).unwrap();
             backdate(&l, 60);
-            let target = if dangling {
-                w.outside.path().join("absent")
-            } else {
-                w.target_dir()
-            };
+            let target = w.link_target(dangling, w.target_dir());
             symlink(&target, side(&l, ".steal")).unwrap();
             let before = w.outside_snapshot();
             let tok = w
@@ -196,11 +198,7 @@ fn a_symlink_at_the_lock_path_is_removed_not_followed() {
         for dangling in [false, true] {
             let w = World::new();
             let l = w.lock();
-            let target = if dangling {
-                w.outside.path().join("absent")
-            } else {
-                w.target_dir()
-            };
+            let target = w.link_target(dangling, w.target_dir());
             symlink(&target, &l).unwrap();
             let before = w.outside_snapshot();
             let tok = w

@@ -119,7 +119,7 @@ pub(super) fn token_pid(token: &[u8]) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::time::Duration;
 
@@ -189,11 +189,17 @@ mod tests {
         assert_eq!(read(&side).unwrap().token, b"1.ab");
     }
 
+    /// A pid that existed a moment ago and exists no more (reaped).
+    pub(in crate::store::lock) fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
     #[test]
     fn dead_holder_needs_shape_freshness_and_a_missing_pid() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        let dead = dead_pid();
         let now = SystemTime::now();
         let side = |token: String, mtime| Sidecar {
             token: token.into_bytes(),

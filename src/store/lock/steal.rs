@@ -158,18 +158,11 @@ impl Drop for StealMarker {
 
 #[cfg(test)]
 mod tests {
+    use super::super::sidecar::tests::dead_pid;
     use super::*;
     use std::time::SystemTime;
 
     const STALE: Duration = Duration::from_secs(30);
-
-    /// A pid that existed a moment ago and exists no more.
-    fn dead_pid() -> u32 {
-        let mut c = std::process::Command::new("true").spawn().unwrap();
-        let pid = c.id();
-        c.wait().unwrap();
-        pid
-    }
 
     fn backdate(path: &Path, secs: u64) {
         let t = SystemTime::now() - Duration::from_secs(secs);
