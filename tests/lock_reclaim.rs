@@ -185,17 +185,31 @@ fn a_live_clearer_keeps_its_marker() {
     }
 }
 
-/// Dead-pid tokens that prove nothing: the lock waits out the window.
+/// One stale-clear pass (no acquire loop): whether it did clearing work.
+fn clear_once(side: Side, home: &Path, l: &Path) -> bool {
+    match side {
+        Side::Bash => {
+            let s = format!("_oxtail_lock_clear_stale '{}'; echo $?", l.display());
+            store_support::stdout(&store_support::bash(home, &s, &[])) == "0"
+        }
+        Side::Rust => lock::clear_stale(l, &LockKind::Mailbox(77), lock::STALE_WINDOW),
+    }
+}
+
+/// Dead-pid tokens that prove nothing: the lock waits out the window. The
+/// well-formed one (positive control) is cleared at once.
 #[test]
 fn an_owner_that_proves_nothing_keeps_the_30_s_rule() {
     trace_file();
     let dead = dead_pid();
-    for (token, leftover) in [
-        (format!("{dead}.00ff00ff00ff00ff"), true), // older than the lock
-        (format!("{dead}"), false),                 // no hex part
-        (format!("{dead}.ABCDEF"), false),          // not lowercase hex
-        (format!("0{dead}.abcdef"), false),         // leading zero
-        (format!(" {dead}.abcdef"), false),
+    for (token, leftover, proves) in [
+        (format!("{dead}.00ff00ff00ff00ff"), false, true),
+        (format!("{dead}.00ff00ff00ff00ff"), true, false), // older than the lock
+        (format!("{dead}"), false, false),                 // no hex part
+        (format!("{dead}.ABCDEF"), false, false),          // not lowercase hex
+        (format!("0{dead}.abcdef"), false, false),         // leading zero
+        (format!(" {dead}.abcdef"), false, false),
+        (String::new(), false, false),
     ] {
         for next in SIDES {
             let home = tempfile::tempdir().unwrap();
@@ -205,9 +219,15 @@ fn an_owner_that_proves_nothing_keeps_the_30_s_rule() {
                 backdate(&side(&l, ".owner"), 5);
             }
             fs::create_dir(&l).unwrap();
-            assert_eq!(acquire(next, home.path(), &l), None, "{next:?} {token:?}");
-            assert!(l.is_dir());
-            assert_eq!(owner_of(&l).as_deref(), Some(token.as_str()));
+            assert_eq!(
+                clear_once(next, home.path(), &l),
+                proves,
+                "{next:?} {token:?}"
+            );
+            assert_eq!(l.exists(), !proves, "{next:?} {token:?}");
+            if !proves {
+                assert_eq!(owner_of(&l).as_deref(), Some(token.as_str()));
+            }
         }
     }
 }
