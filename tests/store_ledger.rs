@@ -333,3 +333,34 @@ fn corrupt_ledger_lines_are_skipped_traced_and_kept() {
     assert!(after.windows(5).any(|w| w == b"\n\xff\xfe\n{"));
     assert!(String::from_utf8_lossy(&after).contains("{broken\n[1,2]\n"));
 }
+
+#[test]
+fn a_symlinked_ledger_is_refused_by_lookups_and_replaced_by_the_next_record() {
+    let (t, l) = layout();
+    let old = Message::build("old", Some(SEND), &NewMessage::default());
+    let outside = t.path().join("outside.jsonl");
+    fs::write(&outside, format!("{}\n", old.to_record_json())).unwrap();
+    fs::create_dir_all(l.received_dir()).unwrap();
+    std::os::unix::fs::symlink(&outside, l.ledger(RECV)).unwrap();
+    let err = ledger::lookup(&l, RECV, old.id().unwrap()).unwrap_err();
+    assert!(err.is_symlink(), "{err}");
+    let new = Message::build("new", Some(SEND), &NewMessage::default());
+    ledger::record(&l, RECV, &new).unwrap();
+    let meta = fs::symlink_metadata(l.ledger(RECV)).unwrap();
+    assert!(meta.is_file(), "the link was not replaced");
+    assert_eq!(
+        fs::read_to_string(&outside).unwrap(),
+        format!("{}\n", old.to_record_json()),
+        "the link's target changed"
+    );
+    assert_eq!(
+        ledger::lookup(&l, RECV, new.id().unwrap()).unwrap(),
+        Some(new)
+    );
+    assert_eq!(ledger::lookup(&l, RECV, old.id().unwrap()).unwrap(), None);
+    let link = l.ledger(RECV).display().to_string();
+    assert!(
+        !traces("store_symlink_replaced", &link).is_empty(),
+        "the replacement is traced"
+    );
+}

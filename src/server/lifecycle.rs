@@ -1,6 +1,7 @@
 //! Identity over the server's life: the startup entry, the handshake
 //! refinement, the late re-detect schedule, explicit pins, ids learned from a
-//! Codex `tools/call` `_meta`, and cleanup (server spec §1.2, §1.5, §1.7, §6.8.5).
+//! Codex `tools/call` `_meta`, and cleanup at exit (registry entry, empty
+//! mailbox) (server spec §1.2, §1.5, §1.7, §6.8.5).
 //!
 //! Invariant defended: the monotonic identity rule — detection (startup,
 //! handshake, retries, `get_my_session`) never replaces an id; only an explicit
@@ -18,8 +19,10 @@ use super::tmux_query;
 use crate::clock::now_s;
 use crate::identity::detect::{self, Diagnosis};
 use crate::identity::{self, EnvVars, SOURCE_TOOLS_CALL_META, sticky};
-use crate::store::paths::Layout;
+use crate::store::mailbox;
+use crate::store::paths::{Layout, ensure_private_dir};
 use crate::store::registry::{ClientType, Entry};
+use crate::store::{outbox, receipts};
 use crate::trace;
 use crate::transcripts::{codex, transcript_path_for};
 use crate::wake::tmux::Tmux;
@@ -158,6 +161,15 @@ pub fn refine(ctx: &ServerCtx, trigger: &str) -> Option<Diagnosis> {
     diag
 }
 
+/// Periodic store upkeep of a running server: the receipt and outbox
+/// retention (and the receipts directory the hooks write into exists).
+pub fn housekeeping(layout: &Layout) {
+    let _ = ensure_private_dir(&layout.receipts_dir());
+    let now = crate::clock::now_ms();
+    receipts::gc(layout, now, receipts::RETENTION);
+    outbox::gc(layout, now, receipts::RETENTION);
+}
+
 /// `notifications/initialized`: refine, then schedule the late re-detect
 /// unless every strategy abstained structurally.
 pub fn on_initialized(ctx: &Arc<ServerCtx>) {
@@ -286,7 +298,25 @@ pub fn adopt_call_meta(ctx: &ServerCtx, meta: &Map<String, Value>) {
     }
 }
 
-/// Delete our registry entry (exit path).
+/// How long the exit path waits for our mailbox lock. Short: a busy mailbox
+/// is simply left for later (`doctor --fix` or nobody), and the server must
+/// still exit within about a second.
+const EXIT_MAILBOX_LOCK_WAIT: Duration = Duration::from_millis(200);
+
+/// The exit path: delete our registry entry, then our mailbox if it is empty
+/// (beyond the original, which leaves an empty `<pid>.jsonl` behind for every
+/// server that ever received mail). The entry goes first, so no new sender
+/// picks our pid; a sender that already did appends after us to a fresh file
+/// (nothing lost). A mailbox holding mail is never removed.
 pub fn cleanup(ctx: &ServerCtx) {
     ctx.unregister();
+    let pid = ctx.entry().server_pid;
+    match mailbox::remove_if_empty(&ctx.layout, pid, EXIT_MAILBOX_LOCK_WAIT, || true) {
+        Ok(true) => trace::event("mailbox_removed_at_exit", json!({"pid": pid})),
+        Ok(false) => {}
+        Err(e) => trace::event(
+            "mailbox_remove_at_exit_failed",
+            json!({"pid": pid, "error": e.to_string()}),
+        ),
+    }
 }

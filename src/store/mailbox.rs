@@ -1,6 +1,7 @@
 //! Mailbox queues `mailboxes/<pid>.jsonl` (messaging.md §5): enqueue, requeue
 //! (back or front), full drain, union drain, selective drain, emptiness probe,
-//! migration.
+//! migration, removal of an empty mailbox, and a read-only summary of pending
+//! mail (for `doctor`).
 //!
 //! Invariants defended:
 //! - every mutation happens under the pid's mailbox lock (the one the hooks and
@@ -13,10 +14,14 @@
 //!   are the original bytes, never re-serialised;
 //! - order per sender is kept: drains return file order, a union drain
 //!   delivers each message id once, and [`requeue_front`] puts deferred mail
-//!   back ahead of mail that arrived meanwhile.
+//!   back ahead of mail that arrived meanwhile;
+//! - a mailbox file is only ever removed while it is empty, checked under its
+//!   lock ([`remove_if_empty`]), so a removal can never cost a message: a
+//!   sender waiting for the lock appends to a fresh file afterwards.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
@@ -228,6 +233,18 @@ pub fn has_messages(layout: &Layout, pid: u32) -> StoreResult<bool> {
     }
 }
 
+/// Lock-free peek: does `pid`'s mailbox hold a line with message id `id`?
+/// (`"id":"<id>"` can only appear as a key of a record: quotes inside string
+/// values are escaped.) A concurrent drain may make the answer stale at once;
+/// callers treat it as a snapshot. A missing or unreadable file holds nothing.
+pub fn contains_id(layout: &Layout, pid: u32, id: &str) -> bool {
+    let Ok(Some(content)) = file::read_all(&layout.mailbox(pid)) else {
+        return false;
+    };
+    let needle = format!("\"id\":\"{id}\"");
+    memchr::memmem::find(&content, needle.as_bytes()).is_some()
+}
+
 /// Move every line of `from`'s mailbox to `to`'s (§5.7), byte-exact, holding
 /// `from`'s lock throughout (then `to`'s for the append). Returns the number of
 /// non-blank lines moved. On any failure `from` is left untouched.
@@ -255,6 +272,87 @@ pub fn migrate(layout: &Layout, from: u32, to: u32) -> StoreResult<usize> {
     }
     file::truncate(&src)?;
     Ok(count)
+}
+
+/// Remove `pid`'s mailbox file if it is empty, under its lock, waiting at
+/// most `max_wait` for the lock; `still` is asked again under the lock and
+/// must agree (e.g. "the pid is still dead"). Returns whether the file was
+/// removed. A file holding any byte, a missing file, anything but a regular
+/// file, a lock that cannot be taken in time or a `still` that says no all
+/// leave everything as it is. The lock directory goes with the guard.
+pub fn remove_if_empty(
+    layout: &Layout,
+    pid: u32,
+    max_wait: Duration,
+    still: impl FnOnce() -> bool,
+) -> StoreResult<bool> {
+    let path = layout.mailbox(pid);
+    if std::fs::symlink_metadata(&path).is_err() {
+        // Nothing to remove (most servers never receive mail); no lock needed.
+        return Ok(false);
+    }
+    let opts = LockOptions {
+        max_wait,
+        ..LockOptions::default()
+    };
+    let guard = lock::acquire(&lock::lock_path_for(&path), &LockKind::Mailbox(pid), &opts)?;
+    let empty = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0);
+    let removed = empty
+        && still()
+        && match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(StoreError::io("remove", &path, e)),
+        };
+    guard.release();
+    Ok(removed)
+}
+
+/// What a mailbox holds, read without its lock (a snapshot for reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// Non-blank lines (messages, or lines that failed to parse).
+    pub lines: usize,
+    /// Lines that parse as deliverable messages.
+    pub messages: usize,
+    pub bytes: u64,
+    /// The file's last modification (the newest append).
+    pub modified: Option<SystemTime>,
+    /// The oldest `enqueued_at` among the messages, in seconds since the epoch.
+    pub oldest_enqueued_at: Option<f64>,
+}
+
+/// Summarise `pid`'s mailbox without changing it; `None` when it does not
+/// exist.
+pub fn pending(layout: &Layout, pid: u32) -> StoreResult<Option<Pending>> {
+    let path = layout.mailbox(pid);
+    let Some(content) = file::read_all(&path)? else {
+        return Ok(None);
+    };
+    let modified = std::fs::symlink_metadata(&path)
+        .and_then(|m| m.modified())
+        .ok();
+    let mut out = Pending {
+        lines: 0,
+        messages: 0,
+        bytes: content.len() as u64,
+        modified,
+        oldest_enqueued_at: None,
+    };
+    for raw in file::lines(&content) {
+        let text = file::decode(raw);
+        if text.trim().is_empty() {
+            continue;
+        }
+        out.lines += 1;
+        if let Some(m) = Message::parse_line(&text).filter(Message::is_drainable) {
+            out.messages += 1;
+            if let Some(t) = m.enqueued_at() {
+                out.oldest_enqueued_at = Some(out.oldest_enqueued_at.map_or(t, |o: f64| o.min(t)));
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The mailbox path of `pid` (for diagnostics and tests).

@@ -75,25 +75,52 @@ impl Home {
             .filter(|k| k.contains(".oxtail-backup."))
             .collect()
     }
+
+    /// The backups of the file `rel` (relative to HOME).
+    pub fn backups_of(&self, rel: &str) -> Vec<String> {
+        let prefix = format!("{rel}.oxtail-backup.");
+        self.backups()
+            .into_iter()
+            .filter(|b| b.starts_with(&prefix))
+            .collect()
+    }
+
+    /// The `oxtail doctor --json` check named `name`.
+    pub fn doctor_check(&self, name: &str) -> Value {
+        let out = self.oxtail(&["doctor", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {v:#}"))
+    }
 }
 
 pub fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, u64, i64)>) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for de in rd.flatten() {
         let p = de.path();
-        let meta = fs::symlink_metadata(&p).unwrap();
+        // A file a client process (Codex) removes while we walk is skipped.
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
         if meta.is_dir() {
             walk(root, &p, out);
         } else {
             let rel = p.strip_prefix(root).unwrap().display().to_string();
             let content = if meta.file_type().is_symlink() {
-                fs::read_link(&p)
-                    .unwrap()
-                    .display()
-                    .to_string()
-                    .into_bytes()
+                match fs::read_link(&p) {
+                    Ok(t) => t.display().to_string().into_bytes(),
+                    Err(_) => continue,
+                }
             } else {
-                fs::read(&p).unwrap()
+                match fs::read(&p) {
+                    Ok(b) => b,
+                    Err(_) => continue,
+                }
             };
             out.insert(
                 rel,

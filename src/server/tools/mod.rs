@@ -2,9 +2,10 @@
 //!
 //! # Adding a tool
 //! 1. Create `src/server/tools/<name>.rs` exposing
-//!    - `pub static SPEC: ToolSpec` — name, description and a [`schema::Param`]
-//!      table; it yields both the advertised `inputSchema` and the argument
-//!      validation (type, required, length/byte/range limits, path-safe ids);
+//!    - `pub static SPEC: ToolSpec` — name, description, a [`schema::Param`]
+//!      table and its [`schema::Hints`]; it yields the advertised
+//!      `inputSchema` and `annotations` and the argument validation (type,
+//!      required, length/byte/range limits, path-safe ids);
 //!    - `pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_>` —
 //!      usually `Box::pin(async move { ... })`, returning a `CallToolResult`
 //!      built with [`common::map_result`] (compact JSON, `schema_version` first)
@@ -23,6 +24,7 @@ pub mod claim_session;
 pub mod common;
 pub mod get_my_session;
 pub mod list_project_sessions;
+pub mod message_status;
 pub mod read_my_messages;
 pub mod read_session;
 pub mod register_my_session;
@@ -39,7 +41,7 @@ use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
 use serde_json::{Map, Value};
 
-pub use schema::{Args, Kind, Param, ToolSpec};
+pub use schema::{Args, Hints, Kind, Param, ToolSpec};
 
 use super::ServerCtx;
 
@@ -85,6 +87,8 @@ pub static TOOLS: &[ToolDef] = &[
     tool!(reply_to_message),
     tool!(read_my_messages),
     tool!(ask_peer),
+    // New after 0.14: the 0.14 tools keep their order, first.
+    tool!(message_status),
 ];
 
 /// The `tools/list` entries.
