@@ -21,10 +21,11 @@ use crate::store::paths::Layout;
 /// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
 /// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = the
-/// 10,000-byte output cap; 10 = delivery receipts; 11 = SessionStart and the
-/// client records that let a server follow /clear and /resume, mail labelled
-/// with the id it was sent to).
-pub const HOOK_MARKER_VERSION: u64 = 11;
+/// 10,000-byte output cap; 10 = delivery receipts; 11 = lock reclaim of dead
+/// holders and clearers, sidecars never through a symlink; 12 = SessionStart
+/// and the client records that let a server follow /clear and /resume, mail
+/// labelled with the id it was sent to).
+pub const HOOK_MARKER_VERSION: u64 = 12;
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";
