@@ -195,6 +195,11 @@ fn check_exactly_once(dir: &Path) -> String {
 #[test]
 fn real_claude_code_clear_keeps_every_message_exactly_once() {
     let Some(h) = harness() else { return };
+    let tmux = Command::new("tmux").arg("-V").output();
+    if !tmux.is_ok_and(|o| o.status.success()) {
+        eprintln!("skip: the interactive /clear scenario needs tmux");
+        return;
+    }
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/realclients_clear.json");
     let scenario = scenario.to_str().unwrap();
     let mut installs: Vec<Option<String>> = vec![None];
