@@ -157,11 +157,21 @@ impl TargetError {
 /// sessions on the machine. Every candidate is read from its file at this
 /// call and is alive, which is also the pid-reuse guard (a reused pid
 /// registers a new file, which is what we read).
+///
+/// Beyond the original: a session UUID that is no live server's current id
+/// resolves to the live server that holds it as a previous id (its client
+/// moved on with `/clear` or `/resume`). A current id always wins over an
+/// alias, and an id that is neither stays `target-not-found`.
 pub fn resolve_target(layout: &Layout, target: &str, caller: &Entry) -> Result<Entry, TargetError> {
     let candidates = if is_uuid_shaped(target) {
-        live_with(layout, &Key::SessionId(target.to_string()))
+        let current = live_with(layout, &Key::SessionId(target.to_string()));
+        if current.is_empty() {
+            live_after_dedupe(layout, &Key::Alias(target.to_string()))
+        } else {
+            current
+        }
     } else {
-        live_by_tmux_session(layout, target)
+        live_after_dedupe(layout, &Key::Tmux(target.to_string()))
     };
     match candidates.len() {
         0 => return Err(TargetError::NotFound),
@@ -202,17 +212,14 @@ fn live_with(layout: &Layout, key: &Key) -> Vec<Entry> {
     registry::dedupe_by_session_id(registry::keep_live(layout, found))
 }
 
-/// The live entries bound to tmux session `name` that survive the
-/// registry-wide dedupe: an entry is dropped there when a live entry of the
-/// same session id has a later `started_at`, so each candidate's session id
-/// is looked up too. Deduplicating just those entries, in file-name order,
-/// keeps [`registry::read_all`]'s order (a winner sits where its session id
-/// first appears, id-less entries after).
-fn live_by_tmux_session(layout: &Layout, name: &str) -> Vec<Entry> {
-    let bound = registry::keep_live(
-        layout,
-        registry_index::lookup(layout, &Key::Tmux(name.into())),
-    );
+/// The live entries holding `key` (a tmux name, an alias) that survive the
+/// registry-wide dedupe by current session id: an entry is dropped there
+/// when a live entry of the same session id has a later `started_at`, so
+/// each candidate's session id is looked up too. Deduplicating just those
+/// entries, in file-name order, keeps [`registry::read_all`]'s order (a
+/// winner sits where its session id first appears, id-less entries after).
+fn live_after_dedupe(layout: &Layout, key: &Key) -> Vec<Entry> {
+    let bound = registry::keep_live(layout, registry_index::lookup(layout, key));
     let mut related: Vec<Entry> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
     for e in &bound {
@@ -233,8 +240,18 @@ fn live_by_tmux_session(layout: &Layout, name: &str) -> Vec<Entry> {
     related.dedup_by_key(|e| e.server_pid);
     registry::dedupe_by_session_id(related)
         .into_iter()
-        .filter(|e| e.tmux_session.as_deref() == Some(name))
+        .filter(|e| registry_index::keys_of(e).contains(key))
         .collect()
+}
+
+/// The session id a send to `target` addresses at `peer`: the target itself
+/// when it is one of the peer's ids, else (a tmux name) the peer's current id.
+pub fn addressed_id<'a>(target: &'a str, peer: &'a Entry) -> Option<&'a str> {
+    if peer.client.all_ids().contains(&target) {
+        Some(target)
+    } else {
+        peer.client.id()
+    }
 }
 
 #[cfg(test)]

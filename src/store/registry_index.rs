@@ -48,18 +48,27 @@ pub enum Key {
     SessionId(String),
     /// `tmux_session`.
     Tmux(String),
+    /// A previous session id (`client.previous_session_ids`) that is not the
+    /// current one ([`registry::Client::is_alias`]).
+    Alias(String),
 }
 
 /// Every key `entry` can be found by: the one predicate of what a target
 /// matches (a lookup by key `k` returns exactly the entries whose keys
 /// contain `k`).
 pub fn keys_of(entry: &Entry) -> Vec<Key> {
-    let mut keys = Vec::with_capacity(2);
+    let mut keys = Vec::with_capacity(2 + entry.client.previous_session_ids.len());
     if let Some(sid) = &entry.client.session_id {
         keys.push(Key::SessionId(sid.clone()));
     }
     if let Some(t) = &entry.tmux_session {
         keys.push(Key::Tmux(t.clone()));
+    }
+    for p in &entry.client.previous_session_ids {
+        let alias = Key::Alias(p.clone());
+        if entry.client.is_alias(p) && !keys.contains(&alias) {
+            keys.push(alias);
+        }
     }
     keys
 }
@@ -282,6 +291,21 @@ mod tests {
         )
         .unwrap();
         assert!(lookup(&l, &Key::SessionId("b".into())).is_empty());
+    }
+
+    #[test]
+    fn previous_ids_are_alias_keys_and_the_current_id_is_not_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::at(tmp.path().join(".oxtail"));
+        let mut e = entry(7, "now", None);
+        e.client.previous_session_ids = vec!["before".into(), "now".into()];
+        write(&l, &e);
+        assert_eq!(
+            keys_of(&e),
+            [Key::SessionId("now".into()), Key::Alias("before".into())]
+        );
+        assert_eq!(pids(&lookup(&l, &Key::Alias("before".into()))), [7]);
+        assert!(lookup(&l, &Key::Alias("now".into())).is_empty());
     }
 
     #[test]

@@ -112,6 +112,11 @@ impl TempRoot {
     pub fn path(&self) -> &Path {
         &self.0
     }
+
+    /// A store rooted at `<this>/.oxtail`.
+    pub fn layout(&self) -> oxtail::store::paths::Layout {
+        oxtail::store::paths::Layout::at(self.0.join(".oxtail"))
+    }
 }
 
 impl Drop for TempRoot {

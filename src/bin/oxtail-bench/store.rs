@@ -19,13 +19,9 @@ use oxtail::store::paths::Layout;
 use super::scratch::TempRoot;
 use super::{Ctx, Row};
 
-const LOCK_LIB: &str = include_str!("../../../assets/oxtail-lock.sh");
+pub(crate) const LOCK_LIB: &str = include_str!("../../../assets/oxtail-lock.sh");
 const SENDER: &str = "22222222-2222-2222-2222-222222222222";
 const RECEIVER: &str = "11111111-1111-1111-1111-111111111111";
-
-fn layout_of(root: &TempRoot) -> Layout {
-    Layout::at(root.path().join(".oxtail"))
-}
 
 fn body(n: usize) -> String {
     "x".repeat(n)
@@ -48,7 +44,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
         );
     }
     let root = TempRoot::new("store");
-    let l = layout_of(&root);
+    let l = root.layout();
     let n = ctx.samples;
     let mut rows = Vec::new();
 
@@ -220,7 +216,7 @@ pub fn child(args: &[String]) -> i32 {
 fn contention_rows(ctx: &Ctx, root: &TempRoot) -> Vec<Row> {
     const WRITERS: usize = 4;
     const PER: usize = 500;
-    let l = layout_of(root);
+    let l = root.layout();
     let (mut rate, mut lost, mut dup, mut disorder) = (vec![], vec![], vec![], vec![]);
     for round in 0..3u32 {
         let pid = 1000 + round;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::super::mcp::{Impl, Sandbox, Server, impls, session_id};
+use super::super::mcp::{Impl, Sandbox, Server, cpu_ns, impls, session_id, settle};
 use super::super::{Ctx, Row};
 use super::{PER_SENDER, RESPONDER_DELAY, SENDERS, percentile};
 
@@ -87,26 +87,28 @@ fn round_trip(imp: &Impl, samples: usize) -> Vec<Row> {
 const FAN_IN_ROUNDS: usize = 3;
 
 fn fan_in(imp: &Impl) -> Vec<Row> {
-    let mut s: [Vec<f64>; 4] = Default::default();
+    let mut s: [Vec<f64>; 5] = Default::default();
     for _ in 0..FAN_IN_ROUNDS {
         for (v, x) in s.iter_mut().zip(fan_in_round(imp)) {
             v.push(x);
         }
     }
-    let [rate, lost, dup, failed] = s;
+    let [rate, lost, dup, failed, cpu] = s;
     let name = format!("messaging stdio: fan-in {SENDERS} servers x {PER_SENDER}");
     vec![
         Row::new(format!("{name} throughput"), "msg/s", rate).of(imp.label),
         Row::new(format!("{name} lost"), "msgs", lost).of(imp.label),
         Row::new(format!("{name} duplicated"), "msgs", dup).of(imp.label),
         Row::new(format!("{name} send failed"), "msgs", failed).of(imp.label),
+        Row::new(format!("{name} server CPU per message"), "µs", cpu).of(imp.label),
     ]
 }
 
 /// 4 sender servers, each driven by its own thread, send 500 messages each
 /// to one receiver server that this thread drains with read_my_messages.
-/// Returns [messages/s to the last receipt, lost, duplicated, failed sends].
-fn fan_in_round(imp: &Impl) -> [f64; 4] {
+/// Returns [messages/s to the last receipt, lost, duplicated, failed sends,
+/// CPU of all five servers per message (µs)].
+fn fan_in_round(imp: &Impl) -> [f64; 5] {
     let sb = Sandbox::new("fanin");
     let r_sid = session_id(TAG_FAN, 0xfff);
     let mut receiver = Server::start_claimed(imp, &sb, &r_sid);
@@ -114,6 +116,14 @@ fn fan_in_round(imp: &Impl) -> [f64; 4] {
         .map(|i| Server::start_claimed(imp, &sb, &session_id(TAG_FAN, i)))
         .collect();
     let total = SENDERS * PER_SENDER;
+    let pids: Vec<u32> = senders
+        .iter()
+        .map(Server::pid)
+        .chain([receiver.pid()])
+        .collect();
+    settle(&pids);
+    let cpu = || pids.iter().filter_map(|&p| cpu_ns(p)).sum::<u64>();
+    let cpu0 = cpu();
     let start = Instant::now();
     let (sent, failed, received, seen, last) = std::thread::scope(|s| {
         let handles: Vec<_> = senders
@@ -170,12 +180,14 @@ fn fan_in_round(imp: &Impl) -> [f64; 4] {
         }
         (sent, failed, received, seen, last)
     });
+    let cpu_per_msg = cpu().saturating_sub(cpu0) as f64 / 1e3 / total as f64;
     let lost = sent.iter().filter(|id| !seen.contains(*id)).count();
     [
         seen.len() as f64 / last.as_secs_f64().max(1e-9),
         lost as f64,
         (received - seen.len()) as f64,
         failed as f64,
+        cpu_per_msg,
     ]
 }
 
