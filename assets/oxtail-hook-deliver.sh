@@ -130,10 +130,10 @@ oxh_deliver() {
   tmp=.tmp.$$.hook$RANDOM
   if [ "${2:-}" = payload ]; then
     out=$(OXH_MODE=render OXH_PAYLOAD=1 OXH_HEAD=$OXH_HEAD OXH_SID=$OXH_SID OXH_EVENT=$event \
-      OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS exec awk -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null <<<"$rest")
+      OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS exec "$OXH_AWKBIN" -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null <<<"$rest")
   else
     out=$(OXH_MODE=render OXH_SID=$OXH_SID OXH_EVENT=$event OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS \
-      exec awk -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
+      exec "$OXH_AWKBIN" -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
   fi
   oxh_split_render "$out"
   plan=$OXH_PLAN

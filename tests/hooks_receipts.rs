@@ -217,6 +217,7 @@ fn killed_hooks_never_leave_a_receipt_for_what_they_did_not_print() {
                 .arg(asset("pretooluse.sh"))
                 .env_clear()
                 .env("PATH", format!("{}:/usr/bin:/bin", awk.dir.display()))
+                .env("OXTAIL_HOOK_AWK", "awk")
                 .env("HOME", h.path())
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())

@@ -426,12 +426,12 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("stop", "a54fd75b4d6740ad"),
         ("userpromptsubmit", "8f3c4c7df806ed03"),
         ("sessionstart", "3a00f8096085e8c8"),
-        ("common", "21d4e3b3fdd33d5a"),
-        ("deliver", "c07d27e5c8b15d06"),
+        ("common", "3fa394655feba5d0"),
+        ("deliver", "e0d578358610feab"),
         ("awk", "bedf8481633e02e7"),
         ("lock", "11bd46d172f08d7e"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 12);
+    assert_eq!(HOOK_MARKER_VERSION, 13);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(

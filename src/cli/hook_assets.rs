@@ -24,8 +24,9 @@ use crate::store::paths::Layout;
 /// 10,000-byte output cap; 10 = delivery receipts; 11 = lock reclaim of dead
 /// holders and clearers, sidecars never through a symlink; 12 = SessionStart
 /// and the client records that let a server follow /clear and /resume, mail
-/// labelled with the id it was sent to).
-pub const HOOK_MARKER_VERSION: u64 = 12;
+/// labelled with the id it was sent to; 13 = mawk preferred when installed,
+/// `OXTAIL_HOOK_AWK`).
+pub const HOOK_MARKER_VERSION: u64 = 13;
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";

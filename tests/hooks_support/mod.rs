@@ -255,6 +255,8 @@ pub fn run_with_stdout(
     cmd.arg(script)
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", awk.dir.display()))
+        // The variant under test, not the mawk the hooks prefer.
+        .env("OXTAIL_HOOK_AWK", "awk")
         .env("HOME", home)
         .stdout(stdout)
         .stderr(Stdio::piped());
