@@ -13,6 +13,7 @@ pub mod identity;
 pub mod mcp_client;
 pub mod project;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod trace;
 pub mod transcripts;

@@ -228,6 +228,49 @@ pub fn has_messages(layout: &Layout, pid: u32) -> StoreResult<bool> {
     }
 }
 
+/// What a lock-free look at one mailbox found.
+#[derive(Debug, Default)]
+pub struct Peek {
+    /// The drainable records (§2.7), file order, duplicates kept.
+    pub messages: Vec<Message>,
+    /// Non-empty lines that are not drainable records (a drain drops them).
+    pub unreadable: usize,
+}
+
+/// Read `pid`'s mailbox WITHOUT its lock and without changing anything: for
+/// read-only views (`oxtail status`), which must never delay a sender. The
+/// store only appends whole lines or renames a new file over the old one, so
+/// the bytes read are a consistent state; a drain racing the read makes the
+/// answer at most one drain old. A missing file is an empty peek.
+pub fn peek(layout: &Layout, pid: u32) -> StoreResult<Peek> {
+    let mut out = Peek::default();
+    let Some(content) = file::read_all(&layout.mailbox(pid))? else {
+        return Ok(out);
+    };
+    for raw in file::lines(&content) {
+        match Message::parse_line(&file::decode(raw)).filter(Message::is_drainable) {
+            Some(m) => out.messages.push(m),
+            None if raw.iter().all(u8::is_ascii_whitespace) => {}
+            None => out.unreadable += 1,
+        }
+    }
+    Ok(out)
+}
+
+/// The pid of every `mailboxes/<pid>.jsonl` file (empty ones included),
+/// ascending. Nothing is created or removed.
+pub fn list_pids(layout: &Layout) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir(layout.mailboxes_dir()) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = rd
+        .filter_map(Result::ok)
+        .filter_map(|de| de.file_name().to_str().and_then(Layout::mailbox_pid))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// Move every line of `from`'s mailbox to `to`'s (§5.7), byte-exact, holding
 /// `from`'s lock throughout (then `to`'s for the append). Returns the number of
 /// non-blank lines moved. On any failure `from` is left untouched.
