@@ -750,11 +750,9 @@ fn comms_log(
             });
         }
     }
-    out.sort_by(|a, b| {
-        a.at.unwrap_or(0.0)
-            .total_cmp(&b.at.unwrap_or(0.0))
-            .then_with(|| a.message_id.cmp(&b.message_id))
-    });
+    // Stable: within one second (`enqueued_at` is whole seconds) each
+    // receiver's messages keep their ledger (arrival) order.
+    out.sort_by(|a, b| a.at.unwrap_or(0.0).total_cmp(&b.at.unwrap_or(0.0)));
     let skip = out.len().saturating_sub(limit);
     out.split_off(skip)
 }
