@@ -23,6 +23,7 @@ mod hooks;
 mod mcp;
 mod messaging;
 mod server;
+mod status;
 mod store;
 
 use std::time::Duration;
@@ -40,6 +41,7 @@ const AREAS: &[Area] = &[
     area("hooks", hooks::run, None),
     area("server", server::run, None),
     area("messaging", messaging::run, Some(messaging::child)),
+    area("status", status::run, None),
 ];
 
 const fn area(
