@@ -31,14 +31,20 @@ fn status(world: &World, args: &[&str]) -> (i32, String) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.is_empty(), "status wrote to stderr: {stderr}");
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
 }
 
 fn status_json(world: &World, args: &[&str]) -> (i32, Value) {
     let mut a = vec!["--json"];
     a.extend_from_slice(args);
     let (code, out) = status(world, &a);
-    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")))
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")),
+    )
 }
 
 fn agent<'a>(v: &'a Value, sid: &str) -> &'a Value {
@@ -51,7 +57,9 @@ fn agent<'a>(v: &'a Value, sid: &str) -> &'a Value {
 }
 
 fn send(from: &mut Server, to: &str, body: &str) {
-    let r = from.tool("send_message", json!({"target": to, "body": body})).json();
+    let r = from
+        .tool("send_message", json!({"target": to, "body": body}))
+        .json();
     assert_eq!(r["ok"], true, "{r}");
 }
 
@@ -64,7 +72,9 @@ fn json_lists_every_agent_with_its_state_card_and_unread_count() {
     a.claim(SID_A);
     b.claim(SID_B);
     c.claim(SID_C);
-    let r = a.tool("set_my_state", json!({"purpose": "porting the parser"})).json();
+    let r = a
+        .tool("set_my_state", json!({"purpose": "porting the parser"}))
+        .json();
     assert_eq!(r["ok"], true, "{r}");
     send(&mut a, SID_B, "one");
     send(&mut a, SID_B, "two");
@@ -85,7 +95,14 @@ fn json_lists_every_agent_with_its_state_card_and_unread_count() {
     assert_eq!(va["state"]["purpose"], "porting the parser");
     assert_eq!(va["purpose"], "porting the parser");
     assert!(vb["state"].is_null());
-    assert_eq!((va["unread"].as_u64(), vb["unread"].as_u64(), vc["unread"].as_u64()), (Some(0), Some(3), Some(1)));
+    assert_eq!(
+        (
+            va["unread"].as_u64(),
+            vb["unread"].as_u64(),
+            vc["unread"].as_u64()
+        ),
+        (Some(0), Some(3), Some(1))
+    );
     for x in [va, vb, vc] {
         assert_eq!(x["unread_confidence"], "high");
         assert_eq!(x["client_type"], "claude-code");
@@ -101,7 +118,10 @@ fn json_lists_every_agent_with_its_state_card_and_unread_count() {
     assert_eq!(agent(&v, SID_B)["unread"], 0);
     let log = v["comms"].as_array().unwrap();
     assert_eq!(log.len(), 4, "{log:?}");
-    assert!(log.iter().all(|m| m.get("body").is_none()), "bodies hidden by default");
+    assert!(
+        log.iter().all(|m| m.get("body").is_none()),
+        "bodies hidden by default"
+    );
     let (_, v) = status_json(&world, &["--bodies"]);
     let to_b: Vec<&str> = v["comms"]
         .as_array()
@@ -110,7 +130,11 @@ fn json_lists_every_agent_with_its_state_card_and_unread_count() {
         .filter(|m| m["to_session_id"] == SID_B)
         .map(|m| m["body"].as_str().unwrap())
         .collect();
-    assert_eq!(to_b, ["one", "two", "three"], "each receiver's arrival order");
+    assert_eq!(
+        to_b,
+        ["one", "two", "three"],
+        "each receiver's arrival order"
+    );
     assert_eq!(v["comms"].as_array().unwrap().len(), 4);
     let (_, v) = status_json(&world, &["--all"]);
     assert_eq!(v["agents"].as_array().unwrap().len(), 4);
@@ -139,13 +163,19 @@ fn check_fails_on_mail_stranded_with_a_dead_agent_and_passes_once_it_is_read() {
     let vb = agent(&v, SID_B);
     assert_eq!(vb["liveness"], "dead");
     assert_eq!(vb["liveness_reason"], "exited");
-    assert_eq!((vb["unread"].as_u64(), vb["stranded"].as_bool()), (Some(2), Some(true)));
+    assert_eq!(
+        (vb["unread"].as_u64(), vb["stranded"].as_bool()),
+        (Some(2), Some(true))
+    );
     assert_eq!(v["trouble"]["stranded_mail"], 2);
     assert_eq!(v["trouble"]["stranded_mail_owners"], json!([&SID_B[..8]]));
     let (code, text) = status(&world, &["--check"]);
     assert_eq!(code, 2);
     assert!(text.contains("NEEDS YOU: 2 messages stranded"), "{text}");
-    assert!(world.layout().session_entry(b_pid).exists(), "status reaps nothing");
+    assert!(
+        world.layout().session_entry(b_pid).exists(),
+        "status reaps nothing"
+    );
     // The session comes back and reads its mail.
     let mut b2 = world.server(&[]);
     b2.claim(SID_B);
@@ -168,11 +198,22 @@ fn check_fails_on_a_mailbox_without_entry_or_owner_until_it_is_gone() {
     let (code, v) = status_json(&world, &["--check"]);
     assert_eq!(code, 2, "{v}");
     let m = &v["unowned_mailboxes"][0];
-    assert_eq!((m["server_pid"].as_u64(), m["unread"].as_u64()), (Some(dead as u64), Some(1)));
-    assert_eq!((m["stranded"].as_bool(), m["pid_alive"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (m["server_pid"].as_u64(), m["unread"].as_u64()),
+        (Some(dead as u64), Some(1))
+    );
+    assert_eq!(
+        (m["stranded"].as_bool(), m["pid_alive"].as_bool()),
+        (Some(true), Some(false))
+    );
     assert_eq!(m["senders"], json!([SID_A]));
     let (_, text) = status(&world, &[]);
-    assert!(text.contains(&format!("mailbox of pid {dead}: 1 message queued, owner dead: STRANDED")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "mailbox of pid {dead}: 1 message queued, owner dead: STRANDED"
+        )),
+        "{text}"
+    );
     mailbox::drain(&layout, dead).unwrap();
     assert_eq!(status_json(&world, &["--check"]).0, 0);
 }
@@ -194,7 +235,10 @@ fn a_legacy_peer_shows_with_unknowns() {
     let c = agent(&v, SID_C);
     assert_eq!(c["name"], "legacy");
     assert_eq!(c["client_type"], "codex");
-    assert_eq!((c["liveness"].as_str(), c["liveness_reason"].as_str()), (Some("unknown"), Some("no_marker")));
+    assert_eq!(
+        (c["liveness"].as_str(), c["liveness_reason"].as_str()),
+        (Some("unknown"), Some("no_marker"))
+    );
     assert!(c["state"].is_null() && c["waiting"].is_null());
     assert_eq!(c["last_delivery_state"], "none");
     // Beyond kill(pid, 0): an entry "written" before its pid's process
@@ -206,11 +250,17 @@ fn a_legacy_peer_shows_with_unknowns() {
     );
     let (_, v) = status_json(&world, &[]);
     let c = agent(&v, SID_C);
-    assert_eq!((c["liveness"].as_str(), c["proc_sig"].as_str()), (Some("dead"), Some("reused")));
+    assert_eq!(
+        (c["liveness"].as_str(), c["proc_sig"].as_str()),
+        (Some("dead"), Some("reused"))
+    );
 }
 
-/// Every file under `root`: kind, size, mode, mtime and content.
-fn tree(root: &Path) -> BTreeMap<String, (bool, u64, u32, i64, i64, Vec<u8>)> {
+/// What is compared of one file: is-directory, size, mode, mtime (s, ns), content.
+type FileState = (bool, u64, u32, i64, i64, Vec<u8>);
+
+/// Every file under `root`.
+fn tree(root: &Path) -> BTreeMap<String, FileState> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -218,13 +268,24 @@ fn tree(root: &Path) -> BTreeMap<String, (bool, u64, u32, i64, i64, Vec<u8>)> {
         for de in rd.flatten() {
             let p = de.path();
             let m = fs::symlink_metadata(&p).unwrap();
-            let content = if m.is_file() { fs::read(&p).unwrap() } else { Vec::new() };
+            let content = if m.is_file() {
+                fs::read(&p).unwrap()
+            } else {
+                Vec::new()
+            };
             if m.is_dir() {
                 stack.push(p.clone());
             }
             out.insert(
                 p.to_string_lossy().into_owned(),
-                (m.is_dir(), m.len(), m.permissions().mode(), m.mtime(), m.mtime_nsec(), content),
+                (
+                    m.is_dir(),
+                    m.len(),
+                    m.permissions().mode(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    content,
+                ),
             );
         }
     }
@@ -245,13 +306,27 @@ fn status_changes_nothing_and_does_not_wait_for_a_held_lock() {
     b.claim(SID_B);
     send(&mut a, SID_B, "x");
     let dead = messaging_support::dead_pid();
-    mailbox::enqueue(&world.layout(), dead, "orphan", Some(SID_A), &NewMessage::default()).unwrap();
+    mailbox::enqueue(
+        &world.layout(),
+        dead,
+        "orphan",
+        Some(SID_A),
+        &NewMessage::default(),
+    )
+    .unwrap();
     drop(a); // a dead entry (nothing queued for it: readers may reap it)
     let layout = world.layout();
     // Every mailbox lock and B's ledger lock held for the whole run.
     let _held: Vec<_> = [b.pid, dead]
         .iter()
-        .map(|&p| lock::acquire(&lock::lock_path_for(&layout.mailbox(p)), &LockKind::Mailbox(p), &LockOptions::default()).unwrap())
+        .map(|&p| {
+            lock::acquire(
+                &lock::lock_path_for(&layout.mailbox(p)),
+                &LockKind::Mailbox(p),
+                &LockOptions::default(),
+            )
+            .unwrap()
+        })
         .collect();
     let _ledger = lock::acquire(
         &lock::lock_path_for(&layout.ledger(SID_B)),
@@ -261,7 +336,12 @@ fn status_changes_nothing_and_does_not_wait_for_a_held_lock() {
     .unwrap();
     let before = tree(&root);
     let t0 = Instant::now();
-    for args in [&[][..], &["--json"], &["--check"], &["--all", "--log", "--bodies"]] {
+    for args in [
+        &[][..],
+        &["--json"],
+        &["--check"],
+        &["--all", "--log", "--bodies"],
+    ] {
         status(&world, args);
     }
     let elapsed = t0.elapsed();

@@ -39,11 +39,27 @@ impl Tmux<'_> {
             env!("CARGO_BIN_EXE_oxtail")
         );
         let o = self.cmd(&[
-            "new-session", "-d", "-s", name, "-x", "160", "-y", "40", "-c",
-            &cwd.to_string_lossy(), "-e", &format!("HOME={}", self.world.home.display()),
-            "sh", "-c", &script,
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "160",
+            "-y",
+            "40",
+            "-c",
+            &cwd.to_string_lossy(),
+            "-e",
+            &format!("HOME={}", self.world.home.display()),
+            "sh",
+            "-c",
+            &script,
         ]);
-        assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     fn screen(&self, name: &str) -> String {
@@ -71,7 +87,10 @@ impl Drop for Tmux<'_> {
 }
 
 fn have_tmux() -> bool {
-    let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("note: tmux not installed; skipping the --watch screen test");
     }
@@ -81,8 +100,13 @@ fn have_tmux() -> bool {
 /// The UNREAD cell of the row whose SID column is `short`.
 fn unread_of(screen: &str, short: &str) -> Option<String> {
     screen.lines().find_map(|l| {
-        let cells: Vec<&str> = l.trim_matches(|c| c == '│' || c == ' ').split_whitespace().collect();
-        (cells.get(2) == Some(&short)).then(|| cells.get(4).map(|s| s.to_string())).flatten()
+        let cells: Vec<&str> = l
+            .trim_matches(|c| c == '│' || c == ' ')
+            .split_whitespace()
+            .collect();
+        (cells.get(2) == Some(&short))
+            .then(|| cells.get(4).map(|s| s.to_string()))
+            .flatten()
     })
 }
 
@@ -100,19 +124,26 @@ fn watch_shows_agents_follows_mail_and_quits_cleanly() {
     let mut b = world.server(&[]);
     a.claim(SID_A);
     b.claim(SID_B);
-    a.tool("set_my_state", json!({"purpose": "watching the watcher"})).json();
+    a.tool("set_my_state", json!({"purpose": "watching the watcher"}))
+        .json();
     let tmux = Tmux { world: &world };
     tmux.start_watch("w", &world.project);
     let (sa, sb) = (&SID_A[..8], &SID_B[..8]);
-    let s = tmux.wait_screen("w", "the agents on screen", |s| s.contains(sa) && s.contains(sb));
+    let s = tmux.wait_screen("w", "the agents on screen", |s| {
+        s.contains(sa) && s.contains(sb)
+    });
     assert!(s.contains("watching the watcher"), "{s}");
     assert!(s.contains("q quit"), "keys listed: {s}");
     assert!(s.contains("OK: nothing needs you"), "{s}");
     assert_eq!(unread_of(&s, sb).as_deref(), Some("0"), "{s}");
 
-    let r = a.tool("send_message", json!({"target": SID_B, "body": "ping"})).json();
+    let r = a
+        .tool("send_message", json!({"target": SID_B, "body": "ping"}))
+        .json();
     assert_eq!(r["ok"], true);
-    tmux.wait_screen("w", "the new message counted", |s| unread_of(s, sb).as_deref() == Some("1"));
+    tmux.wait_screen("w", "the new message counted", |s| {
+        unread_of(s, sb).as_deref() == Some("1")
+    });
 
     tmux.keys("w", "l");
     let s = tmux.wait_screen("w", "the log panel", |s| s.contains("Message log"));
@@ -140,7 +171,10 @@ fn sigterm_also_restores_the_terminal() {
     let out = tmux.cmd(&["display-message", "-p", "-t", "t", "#{pane_pid}"]);
     let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let child = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
-    let pid: i32 = String::from_utf8_lossy(&child.stdout).trim().parse().expect("the watch process");
+    let pid: i32 = String::from_utf8_lossy(&child.stdout)
+        .trim()
+        .parse()
+        .expect("the watch process");
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     tmux.wait_screen("t", "exit with the terminal restored", restored);

@@ -38,12 +38,23 @@ impl Drop for Fleet {
 
 fn populate(layout: &Layout, project: &Path) -> Fleet {
     let now = oxtail::clock::now_s();
-    let mut fleet = Fleet { sleepers: Vec::new(), sids: Vec::new() };
+    let mut fleet = Fleet {
+        sleepers: Vec::new(),
+        sids: Vec::new(),
+    };
     for i in 0..AGENTS {
-        let child = Command::new("sleep").arg("3600").stdin(Stdio::null()).spawn().expect("sleep");
+        let child = Command::new("sleep")
+            .arg("3600")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sleep");
         let sid = session_id(0x57a7, i);
         let client = Client {
-            client_type: if i % 3 == 0 { ClientType::Codex } else { ClientType::ClaudeCode },
+            client_type: if i % 3 == 0 {
+                ClientType::Codex
+            } else {
+                ClientType::ClaudeCode
+            },
             session_id: Some(sid.clone()),
             transcript_path: None,
             session_id_source: Some("env".into()),
@@ -51,11 +62,18 @@ fn populate(layout: &Layout, project: &Path) -> Fleet {
         };
         let mut e = Entry::new(child.id(), now, client);
         e.tmux_session = Some(format!("agent-{i:02}"));
-        e.state = Some(StateCard { purpose: Some(format!("working on task {i}")), updated_at: now - 60 });
+        e.state = Some(StateCard {
+            purpose: Some(format!("working on task {i}")),
+            updated_at: now - 60,
+        });
         registry::register(layout, &e).expect("register");
         let dir = layout.activity_dir();
         std::fs::create_dir_all(&dir).expect("activity dir");
-        std::fs::write(layout.activity_marker(&sid), if i % 2 == 0 { "busy" } else { "idle" }).expect("marker");
+        std::fs::write(
+            layout.activity_marker(&sid),
+            if i % 2 == 0 { "busy" } else { "idle" },
+        )
+        .expect("marker");
         fleet.sleepers.push(child);
         fleet.sids.push(sid);
     }
@@ -64,12 +82,16 @@ fn populate(layout: &Layout, project: &Path) -> Fleet {
         let from = &fleet.sids[(i + 1) % AGENTS];
         for k in 0..LEDGER_RECORDS {
             let req = format!("req-{k}");
-            let opts = NewMessage { request_id: (k % 5 == 0).then_some(req.as_str()), ..NewMessage::default() };
+            let opts = NewMessage {
+                request_id: (k % 5 == 0).then_some(req.as_str()),
+                ..NewMessage::default()
+            };
             ledger::record(layout, sid, &Message::build(&body, Some(from), &opts)).expect("ledger");
         }
         for _ in 0..(i % 5) {
             let pid = fleet.sleepers[i].id();
-            mailbox::enqueue(layout, pid, &body, Some(from), &NewMessage::default()).expect("enqueue");
+            mailbox::enqueue(layout, pid, &body, Some(from), &NewMessage::default())
+                .expect("enqueue");
         }
     }
     fleet
@@ -86,12 +108,20 @@ fn run_status(exe: &Path, sb: &Sandbox, args: &[&str]) -> Duration {
         .output()
         .expect("oxtail status");
     let dt = t0.elapsed();
-    assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dt
 }
 
 fn millis(name: &str, samples: &[Duration]) -> Row {
-    Row::new(name, "ms", samples.iter().map(|d| d.as_secs_f64() * 1e3).collect())
+    Row::new(
+        name,
+        "ms",
+        samples.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+    )
 }
 
 pub fn run(ctx: &Ctx) -> Vec<Row> {
@@ -103,22 +133,42 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     // Sanity: every agent listed.
     let scope = Scope::project_of(&sb.project().to_string_lossy());
     let snap = status::snapshot(&layout, &scope, &Options::default());
-    assert_eq!(snap.agents.len(), AGENTS, "fleet not listed: {:?}", snap.warnings);
+    assert_eq!(
+        snap.agents.len(),
+        AGENTS,
+        "fleet not listed: {:?}",
+        snap.warnings
+    );
 
     let mut rows = Vec::new();
     let table: Vec<Duration> = (0..n).map(|_| run_status(&exe, &sb, &[])).collect();
-    rows.push(millis("status: one-shot table, 20 agents (process)", &table));
-    let json: Vec<Duration> = (0..n).map(|_| run_status(&exe, &sb, &["--json", "--log"])).collect();
+    rows.push(millis(
+        "status: one-shot table, 20 agents (process)",
+        &table,
+    ));
+    let json: Vec<Duration> = (0..n)
+        .map(|_| run_status(&exe, &sb, &["--json", "--log"]))
+        .collect();
     rows.push(millis("status: --json --log, 20 agents (process)", &json));
     let inproc: Vec<Duration> = (0..n)
         .map(|_| {
             let t0 = Instant::now();
-            let s = status::snapshot(&layout, &scope, &Options { log: Some(20), bodies: false });
+            let s = status::snapshot(
+                &layout,
+                &scope,
+                &Options {
+                    log: Some(20),
+                    bodies: false,
+                },
+            );
             assert_eq!(s.agents.len(), AGENTS);
             t0.elapsed()
         })
         .collect();
-    rows.push(Row::micros("status: snapshot, 20 agents (in-process)", &inproc));
+    rows.push(Row::micros(
+        "status: snapshot, 20 agents (in-process)",
+        &inproc,
+    ));
     rows.extend(watch(&exe, &sb, &layout, &fleet, n.min(30)));
     rows
 }
@@ -134,7 +184,9 @@ fn tmux(sb: &Sandbox, args: &[&str]) -> Option<String> {
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The UNREAD cell of row `name`, read at the header's column offset.
@@ -155,8 +207,19 @@ fn watch(exe: &Path, sb: &Sandbox, layout: &Layout, fleet: &Fleet, n: usize) -> 
     let started = tmux(
         sb,
         &[
-            "new-session", "-d", "-s", "w", "-x", "200", "-y", "50", "-c",
-            &sb.project().to_string_lossy(), "-e", &format!("HOME={}", sb.home().display()), &cmd,
+            "new-session",
+            "-d",
+            "-s",
+            "w",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "-c",
+            &sb.project().to_string_lossy(),
+            "-e",
+            &format!("HOME={}", sb.home().display()),
+            &cmd,
         ],
     );
     if started.is_none() {
@@ -183,16 +246,30 @@ fn watch(exe: &Path, sb: &Sandbox, layout: &Layout, fleet: &Fleet, n: usize) -> 
             // A random phase against the view's poll period.
             std::thread::sleep(Duration::from_millis(37 + (i as u64 * 29) % 100));
             let t0 = Instant::now();
-            mailbox::enqueue(layout, pid, "ping", Some(&fleet.sids[1]), &NewMessage::default()).expect("enqueue");
+            mailbox::enqueue(
+                layout,
+                pid,
+                "ping",
+                Some(&fleet.sids[1]),
+                &NewMessage::default(),
+            )
+            .expect("enqueue");
             count += 1;
             if wait_for(&count.to_string()).is_none() {
                 break;
             }
             reflect.push(t0.elapsed());
         }
-        rows.push(millis("status --watch: new message → on screen (capture-pane poll)", &reflect));
+        rows.push(millis(
+            "status --watch: new message → on screen (capture-pane poll)",
+            &reflect,
+        ));
         if let Some(cpu) = idle_cpu(sb) {
-            rows.push(Row::new("status --watch: CPU while idle, 20 agents", "%", cpu));
+            rows.push(Row::new(
+                "status --watch: CPU while idle, 20 agents",
+                "%",
+                cpu,
+            ));
         }
     } else {
         eprintln!("note: the --watch screen never showed the fleet; figures skipped");
@@ -203,7 +280,9 @@ fn watch(exe: &Path, sb: &Sandbox, layout: &Layout, fleet: &Fleet, n: usize) -> 
 
 /// CPU share of the watch process over five 2-second windows (Linux `/proc`).
 fn idle_cpu(sb: &Sandbox) -> Option<Vec<f64>> {
-    let pid = tmux(sb, &["display-message", "-p", "-t", "w", "#{pane_pid}"])?.trim().to_string();
+    let pid = tmux(sb, &["display-message", "-p", "-t", "w", "#{pane_pid}"])?
+        .trim()
+        .to_string();
     let ticks = || -> Option<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let after = &stat[stat.rfind(')')? + 1..];
