@@ -107,9 +107,11 @@ fn after_setup_every_check_passes_and_lines_name_each_check() {
     for name in [
         "binary",
         "claude_mcp",
+        "claude_approvals",
         "claude_hooks",
         "hook_scripts",
         "codex_mcp",
+        "codex_approvals",
         "codex_hooks",
     ] {
         assert_eq!(status_of(&v, name), ["ok"], "{name}: {v:#}");
@@ -198,12 +200,24 @@ fn dead_processes_mailboxes_and_registry_entries() {
     registry::register(&layout, &entry(live)).unwrap();
 
     let (code, v) = doctor_json(&h, &[]);
-    assert_eq!(code, Some(0), "dead leftovers are warnings: {v:#}");
+    assert_eq!(code, Some(0), "dead leftovers are not failures: {v:#}");
+    // Undelivered mail needs a person: a warning with the count, the session
+    // and what to do. The empty one is only mentioned.
     assert_eq!(status_of(&v, "mailboxes"), ["warn"]);
     let d = detail_of(&v, "mailboxes");
-    assert!(d.contains("1 empty mailbox"), "{d}");
-    assert!(d.contains(&format!("pid {dead_full}")), "{d}");
-    assert_eq!(status_of(&v, "registry"), ["warn"]);
+    assert!(
+        d.contains(&format!(
+            "pid {dead_full} (session 11111111-1111-1111-1111-"
+        )),
+        "{d}"
+    );
+    assert!(
+        d.contains("1 message(s)") && d.contains("the oldest waiting"),
+        "{d}"
+    );
+    assert!(d.contains("also 1 empty one(s) (harmless)"), "{d}");
+    // A dead registry entry is reaped by the next server: info, not a warning.
+    assert_eq!(status_of(&v, "registry"), ["info"]);
     assert!(detail_of(&v, "registry").contains(&dead_full.to_string()));
     assert!(layout.mailbox(dead_empty).exists());
 
@@ -224,6 +238,24 @@ fn dead_processes_mailboxes_and_registry_entries() {
         layout.session_entry(dead_full).exists(),
         "registry entries are not doctor's to remove"
     );
+}
+
+#[test]
+fn empty_mailboxes_of_killed_processes_are_info_and_fix_removes_them() {
+    let h = Home::new();
+    let layout = set_up(&h);
+    let dead = dead_pid();
+    mailbox::enqueue(&layout, dead, "x", None, &NO_OPTS).unwrap();
+    mailbox::drain(&layout, dead).unwrap();
+    let (code, v) = doctor_json(&h, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(status_of(&v, "mailboxes"), ["info"], "{v:#}");
+    assert!(detail_of(&v, "mailboxes").contains("1 empty mailbox(es)"));
+    let (_, v) = doctor_json(&h, &["--fix"]);
+    assert_eq!(status_of(&v, "mailboxes"), ["fixed"], "{v:#}");
+    assert!(!layout.mailbox(dead).exists());
+    let (_, v) = doctor_json(&h, &[]);
+    assert_eq!(status_of(&v, "mailboxes"), ["ok"]);
 }
 
 #[test]

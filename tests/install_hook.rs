@@ -58,7 +58,7 @@ fn absent_settings_are_created_and_a_rerun_changes_nothing() {
         report
             .out
             .iter()
-            .any(|l| l.contains("Installed oxtail hooks v8"))
+            .any(|l| l.contains(&format!("Installed oxtail hooks v{HOOK_MARKER_VERSION}")))
     );
     let v = read_json(&settings(home));
     assert_eq!(v["_oxtailHook"]["version"], HOOK_MARKER_VERSION);
@@ -95,7 +95,9 @@ fn absent_settings_are_created_and_a_rerun_changes_nothing() {
     let report = install_at(home, SystemTime::now()).unwrap();
     assert_eq!(
         report.out,
-        vec!["oxtail hooks already installed (v8). No changes."]
+        vec![format!(
+            "oxtail hooks already installed (v{HOOK_MARKER_VERSION}). No changes."
+        )]
     );
     assert_eq!(fs::read(settings(home)).unwrap(), before);
     assert!(backups(home).is_empty());
@@ -226,7 +228,7 @@ fn an_older_install_is_replaced_in_place() {
         commands(&v, "Stop"),
         vec!["\"$HOME/.oxtail/hooks/stop.sh\""]
     );
-    assert_eq!(v["_oxtailHook"]["version"], 8);
+    assert_eq!(v["_oxtailHook"]["version"], HOOK_MARKER_VERSION);
     assert_eq!(
         assess(home),
         Freshness::Ok {
@@ -421,10 +423,10 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("userpromptsubmit", "aed47624dcb4ef73"),
         ("common", "967d34b07338376d"),
         ("deliver", "602001f7a933bfb4"),
-        ("awk", "33739f9dcab04e31"),
+        ("awk", "a06bdc0efe9ad87a"),
         ("lock", "d6f6285fa2efc9ae"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 8);
+    assert_eq!(HOOK_MARKER_VERSION, 9);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(

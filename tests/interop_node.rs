@@ -42,10 +42,16 @@ const UE: &str = "eeeeeeee-0000-4000-8000-000000000005";
 ///
 /// - `tools/list` entries lack `execution: {"taskSupport":"forbidden"}`: rmcp
 ///   3.11's `Tool` has no such field (absent means the same to clients).
+/// - `tools/list` entries carry `annotations` (readOnlyHint …), which the
+///   original does not send: an added field, every original field is kept.
 /// - Tool/parameter descriptions and human-readable messages are our own
 ///   wording (specs: "wording is ours"); the normaliser keeps only the
 ///   leading code of prose.
-const KNOWN_DIFFERENCES: &[&str] = &["tools/list execution key", "descriptions and prose"];
+const KNOWN_DIFFERENCES: &[&str] = &[
+    "tools/list execution key",
+    "tools/list annotations key",
+    "descriptions and prose",
+];
 
 fn uuid(n: char) -> String {
     format!("{}-2222-3333-4444-555555555555", n.to_string().repeat(8))
@@ -100,7 +106,9 @@ fn surface_run(cmd: &[String]) -> Vec<(String, Value)> {
     rec("initialize", s.init["result"].clone());
     let mut tools = s.call("tools/list", json!({}))["result"].clone();
     for t in tools["tools"].as_array_mut().unwrap() {
-        t.as_object_mut().unwrap().remove("execution");
+        let t = t.as_object_mut().unwrap();
+        t.remove("execution");
+        t.remove("annotations");
     }
     rec("tools/list", tools);
     rec("ping", s.call("ping", json!({}))["result"].clone());

@@ -186,6 +186,58 @@ fn bad_arguments_are_structured_errors_naming_the_field() {
     assert_eq!(me["entry"]["client"]["session_id"], Value::Null);
 }
 
+/// Beyond the original: every tool advertises MCP annotations, so clients
+/// can decide on their own to run them without asking; draining the mailbox
+/// is not read-only.
+#[test]
+fn tools_advertise_annotations() {
+    let sb = Sandbox::new();
+    let mut s = Server::spawn(&sb, &sb.proj(), &[]);
+    s.initialize("claude-code");
+    let list = s.request("tools/list", Value::Null);
+    let tools = list["result"]["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 10);
+    let hints = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["annotations"].clone();
+    for n in ["list_project_sessions", "read_session", "get_my_session"] {
+        assert_eq!(
+            hints(n),
+            json!({"readOnlyHint": true, "openWorldHint": false}),
+            "{n}"
+        );
+    }
+    for n in ["register_my_session", "claim_session", "set_my_state"] {
+        assert_eq!(
+            hints(n),
+            json!({"readOnlyHint": false, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}),
+            "{n}"
+        );
+    }
+    // Moving messages is not read-only, and not destructive either (nothing
+    // is lost): Codex runs non-destructive tools without asking, and would
+    // refuse a "destructive" read_my_messages in `codex exec`.
+    for n in [
+        "send_message",
+        "reply_to_message",
+        "ask_peer",
+        "read_my_messages",
+    ] {
+        assert_eq!(
+            hints(n),
+            json!({"readOnlyHint": false, "destructiveHint": false, "idempotentHint": false, "openWorldHint": false}),
+            "{n}"
+        );
+    }
+    // The original's fields are all still there, in its order.
+    for t in tools {
+        let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["name", "description", "inputSchema", "annotations"],
+            "{t}"
+        );
+    }
+}
+
 #[test]
 fn stdin_eof_removes_the_entry_and_exits() {
     let sb = Sandbox::new();

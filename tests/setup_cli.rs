@@ -46,17 +46,33 @@ fn fresh_home_gets_every_entry_and_the_scripts() {
         json_file(&h, ".claude.json"),
         json!({"mcpServers": {"oxtail": {"type": "stdio", "command": bin, "args": [], "env": {}}}})
     );
-    // Codex: what `codex mcp add oxtail -- <bin>` writes.
+    // Codex: what `codex mcp add oxtail -- <bin>` writes, plus the approval
+    // mode that lets Codex run oxtail's tools without asking.
     assert_eq!(
         h.read(".codex/config.toml"),
-        format!("[mcp_servers.oxtail]\ncommand = \"{bin}\"\n")
+        format!(
+            "[mcp_servers.oxtail]\ncommand = \"{bin}\"\ndefault_tools_approval_mode = \"approve\"\n"
+        )
     );
     // Codex hooks.json: only `hooks` at the root (Codex refuses other keys).
     let codex_hooks = json_file(&h, ".codex/hooks.json");
     assert_eq!(codex_hooks.as_object().unwrap().len(), 1);
     assert_hooks_registered(&codex_hooks);
-    // Claude Code hooks via install-hook: settings + scripts.
-    assert_hooks_registered(&json_file(&h, ".claude/settings.json"));
+    // Claude Code hooks via install-hook: settings + scripts; and the rule
+    // that allows oxtail's tools, with setup's record of having added it.
+    let settings = json_file(&h, ".claude/settings.json");
+    assert_hooks_registered(&settings);
+    assert_eq!(settings["permissions"], json!({"allow": ["mcp__oxtail"]}));
+    assert_eq!(
+        settings["_oxtailApprovals"],
+        json!({"permissionsAllow": ["mcp__oxtail"]})
+    );
+    for line in [
+        "Claude approvals  ~/.claude/settings.json: added \"mcp__oxtail\" to permissions.allow",
+        "Codex approvals   ~/.codex/config.toml: added default_tools_approval_mode = \"approve\"",
+    ] {
+        assert!(out.contains(line), "setup must say so: {out}");
+    }
     for (_, script) in EVENTS {
         assert!(
             h.p(&format!(".oxtail/hooks/{script}")).is_file(),
@@ -107,7 +123,11 @@ fn older_entries_are_updated_keeping_user_settings_byte_for_byte() {
     let new_toml = h.read(".codex/config.toml");
     let expected_toml = toml
         .replace("command = \"npx\"", &format!("command = \"{bin}\""))
-        .replace("args = [\"-y\", \"oxtail\"]\n", "");
+        .replace("args = [\"-y\", \"oxtail\"]\n", "")
+        .replace(
+            "env = { TMUX_TMPDIR = \"/x\" }\n",
+            "env = { TMUX_TMPDIR = \"/x\" }\ndefault_tools_approval_mode = \"approve\"\n",
+        );
     assert_eq!(new_toml, expected_toml);
 
     // One backup per changed existing file, holding the old text verbatim.
@@ -209,6 +229,14 @@ fn dry_run_writes_nothing() {
     let out = ok(&h.oxtail(&["setup", "--dry-run"]));
     assert!(out.contains("would be added mcpServers.oxtail"), "{out}");
     assert!(out.contains("would be installed"), "{out}");
+    assert!(
+        out.contains("would be added \"mcp__oxtail\" to permissions.allow"),
+        "{out}"
+    );
+    assert!(
+        out.contains("would be added default_tools_approval_mode = \"approve\""),
+        "{out}"
+    );
     assert_eq!(h.snapshot(), before);
     assert!(!h.p(".codex").exists() && !h.p(".oxtail").exists());
 }
@@ -269,4 +297,145 @@ fn no_claude_still_installs_the_files_the_codex_hooks_run() {
     let before = h.snapshot();
     ok(&h.oxtail(&["setup", "--no-claude"]));
     assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn no_approvals_leaves_both_clients_alone_and_doctor_names_the_fix() {
+    let h = Home::new();
+    let out = ok(&h.oxtail(&["setup", "--no-approvals"]));
+    assert!(out.contains("left alone (--no-approvals)"), "{out}");
+    assert!(
+        !out.contains("Claude approvals") && !out.contains("Codex approvals"),
+        "{out}"
+    );
+    let settings = json_file(&h, ".claude/settings.json");
+    assert!(settings.get("permissions").is_none(), "{settings}");
+    assert!(settings.get("_oxtailApprovals").is_none(), "{settings}");
+    assert!(!h.read(".codex/config.toml").contains("approval"));
+    for name in ["claude_approvals", "codex_approvals"] {
+        let c = h.doctor_check(name);
+        assert_eq!(c["status"], "warn", "{c}");
+        assert!(c["fix"].as_str().unwrap().contains("oxtail setup"), "{c}");
+    }
+    // A later plain setup adds them; doctor is then content.
+    ok(&h.oxtail(&["setup"]));
+    for name in ["claude_approvals", "codex_approvals"] {
+        assert_eq!(h.doctor_check(name)["status"], "ok", "{name}");
+    }
+    // `uninstall --no-approvals` keeps the Claude Code rule and its record.
+    ok(&h.oxtail(&["uninstall", "--no-approvals"]));
+    let settings = json_file(&h, ".claude/settings.json");
+    assert_eq!(settings["permissions"], json!({"allow": ["mcp__oxtail"]}));
+    assert!(settings.get("_oxtailApprovals").is_some());
+}
+
+#[test]
+fn the_users_own_approvals_are_not_claimed_and_survive_uninstall() {
+    let h = Home::new();
+    let settings = "{\n  \"permissions\": {\n    \"allow\": [\n      \"Bash(ls)\",\n      \"mcp__oxtail\"\n    ]\n  }\n}\n";
+    h.write(".claude/settings.json", settings);
+    h.write(
+        ".codex/config.toml",
+        "[mcp_servers.oxtail]\ncommand = \"npx\"\ndefault_tools_approval_mode = \"prompt\" # I want to be asked\n",
+    );
+    let out = ok(&h.oxtail(&["setup"]));
+    assert!(
+        out.contains("permissions.allow has \"mcp__oxtail\" (your rule; uninstall leaves it)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "default_tools_approval_mode = \"prompt\" is your setting: left alone — no change"
+        ),
+        "{out}"
+    );
+    let v = json_file(&h, ".claude/settings.json");
+    assert_eq!(
+        v["permissions"],
+        json!({"allow": ["Bash(ls)", "mcp__oxtail"]})
+    );
+    assert!(v.get("_oxtailApprovals").is_none(), "not claimed: {v}");
+    assert!(
+        h.read(".codex/config.toml")
+            .contains("default_tools_approval_mode = \"prompt\" # I want to be asked\n")
+    );
+    assert_eq!(h.doctor_check("claude_approvals")["status"], "ok");
+    assert_eq!(h.doctor_check("codex_approvals")["status"], "info");
+
+    let out = ok(&h.oxtail(&["uninstall"]));
+    assert!(out.contains("is yours: left alone"), "{out}");
+    let v = json_file(&h, ".claude/settings.json");
+    assert_eq!(
+        v["permissions"],
+        json!({"allow": ["Bash(ls)", "mcp__oxtail"]})
+    );
+}
+
+#[test]
+fn uninstall_takes_back_exactly_the_rule_setup_added() {
+    let h = Home::new();
+    h.write(
+        ".claude/settings.json",
+        "{\n  \"model\": \"opus\",\n  \"permissions\": {\n    \"allow\": [\n      \"Read\"\n    ],\n    \"deny\": [\n      \"mcp__oxtail__ask_peer\"\n    ]\n  }\n}\n",
+    );
+    let original = h.read(".claude/settings.json");
+    let out = ok(&h.oxtail(&["setup"]));
+    assert!(
+        out.contains("your permissions.deny lists \"mcp__oxtail__ask_peer\""),
+        "{out}"
+    );
+    // Hooks and approvals go into settings.json in one write: one backup,
+    // holding the user's file.
+    let backups = h.backups_of(".claude/settings.json");
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(h.read(&backups[0]), original);
+    let v = json_file(&h, ".claude/settings.json");
+    assert_eq!(
+        v["permissions"],
+        json!({"allow": ["Read", "mcp__oxtail"], "deny": ["mcp__oxtail__ask_peer"]})
+    );
+    assert_eq!(h.doctor_check("claude_approvals")["status"], "info");
+    ok(&h.oxtail(&["uninstall"]));
+    let v = json_file(&h, ".claude/settings.json");
+    assert_eq!(
+        v["permissions"],
+        json!({"allow": ["Read"], "deny": ["mcp__oxtail__ask_peer"]})
+    );
+    assert!(v.get("_oxtailApprovals").is_none());
+    assert_eq!(v["model"], "opus");
+}
+
+#[test]
+fn a_permissions_shape_setup_cannot_edit_is_refused_unless_approvals_are_left_alone() {
+    let h = Home::new();
+    h.write(".claude/settings.json", "{\"permissions\": []}\n");
+    assert_refused_untouched(&h, "permissions");
+    let out = ok(&h.oxtail(&["setup", "--no-approvals"]));
+    assert!(out.contains("Installed oxtail hooks"), "{out}");
+}
+
+#[test]
+fn every_line_names_paths_under_home_as_tilde() {
+    let h = Home::new();
+    h.write(".codex/config.toml", "model = \"o3\"\n");
+    let home = h.home.display().to_string();
+    for args in [
+        &["setup", "--dry-run"][..],
+        &["setup"],
+        &["setup"],
+        &["doctor"],
+        &["doctor", "--json"],
+        &["uninstall"],
+        &["uninstall"],
+    ] {
+        let out = h.oxtail(args);
+        for text in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(text);
+            assert!(
+                !text.contains(&home),
+                "`oxtail {}` printed an absolute path under HOME:\n{text}",
+                args.join(" ")
+            );
+        }
+    }
 }

@@ -25,6 +25,14 @@ fn setup_trusts_exactly_oxtails_codex_hooks_and_doctor_sees_it() {
     let env = [("OXTAIL_CODEX_BIN", codex.as_str())];
     let out = ok(&h.oxtail_env(&["setup"], &env));
     assert!(out.contains("trusted oxtail's"), "{out}");
+    // config.toml did not exist before this setup: no backup of a file setup
+    // itself just created, and none listed.
+    assert!(
+        h.backups_of(".codex/config.toml").is_empty(),
+        "{:?}",
+        h.backups()
+    );
+    assert!(!out.contains("backup ~/.codex/config.toml"), "{out}");
 
     let toml = h.read(".codex/config.toml");
     let trusted: Vec<&str> = toml
@@ -55,6 +63,16 @@ fn setup_trusts_exactly_oxtails_codex_hooks_and_doctor_sees_it() {
     assert!(out.contains("already trusted"), "{out}");
     assert_eq!(h.read(".codex/config.toml"), toml);
     assert_eq!(h.backups().len(), backups);
+
+    // A config.toml the user had and setup did not otherwise change gets one
+    // backup before Codex writes trust into it.
+    let untrusted: String = toml.split("\n[hooks.state]").next().unwrap().to_string();
+    h.write(".codex/config.toml", &untrusted);
+    let out = ok(&h.oxtail_env(&["setup"], &env));
+    assert!(out.contains("trusted oxtail's"), "{out}");
+    let kept = h.backups_of(".codex/config.toml");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(h.read(&kept[0]), untrusted);
 
     // Uninstall takes the trust records with the entries; the foreign hook stays.
     ok(&h.oxtail_env(&["uninstall"], &env));

@@ -9,7 +9,6 @@ mod setup_support;
 use std::fs;
 use std::path::Path;
 
-use serde_json::Value;
 use setup_support::{Home, ok};
 
 const COMMAND: &str = ".claude/commands/oxtail-join.md";
@@ -25,17 +24,7 @@ fn asset(rel: &str) -> String {
 }
 
 fn doctor_status(h: &Home, name: &str) -> String {
-    let out = h.oxtail(&["doctor", "--json"]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} check: {v:#}"))["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    h.doctor_check(name)["status"].as_str().unwrap().to_string()
 }
 
 #[test]

@@ -113,9 +113,43 @@ fn json_lists_every_agent_with_its_state_card_and_unread_count() {
     assert_eq!(vb["server_pid"], b.pid);
     assert_eq!(v["trouble"]["needs_attention"], false);
     // Reading drains B's mail: the count follows.
-    b.tool("read_my_messages", json!({})).json();
+    let (_, v) = status_json(&world, &[]);
+    assert_eq!(
+        agent(&v, SID_B)["last_delivery_state"],
+        "none",
+        "nothing taken yet"
+    );
+    let read = b.tool("read_my_messages", json!({})).json();
     let (_, v) = status_json(&world, &["--log"]);
     assert_eq!(agent(&v, SID_B)["unread"], 0);
+    // Taken; with no receipt, when and how is unknown ...
+    let newest = read["messages"][2]["id"].as_str().unwrap().to_string();
+    if oxtail::store::receipts::read(&world.layout(), &newest).is_none() {
+        assert_eq!(agent(&v, SID_B)["last_delivery_state"], "unknown");
+        let r = oxtail::store::receipts::Receipt {
+            message_id: newest.clone(),
+            delivered_at_ms: oxtail::clock::now_ms(),
+            via: "read_my_messages".into(),
+            recipient_session_id: Some(SID_B.into()),
+            recipient_server_pid: Some(b.pid),
+            hook_event: None,
+        };
+        oxtail::store::receipts::record(&world.layout(), &r).unwrap();
+    }
+    // ... and a receipt says it.
+    let (_, v) = status_json(&world, &["--log"]);
+    let vb = agent(&v, SID_B);
+    assert_eq!(vb["last_delivery_state"], "delivered", "{vb}");
+    assert_eq!(vb["last_delivery"]["message_id"], newest.as_str());
+    assert_eq!(vb["last_delivery"]["via"], "read_my_messages");
+    assert_eq!(v["records"]["receipts"], true);
+    let logged = v["comms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["message_id"] == newest.as_str())
+        .unwrap();
+    assert_eq!(logged["status"], "delivered");
     let log = v["comms"].as_array().unwrap();
     assert_eq!(log.len(), 4, "{log:?}");
     assert!(

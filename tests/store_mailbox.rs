@@ -525,3 +525,73 @@ fn peek_reads_without_the_lock_and_changes_nothing() {
     assert_eq!(raw(&l, 42), before);
     assert_eq!(mailbox::list_pids(&l), vec![7, 42]);
 }
+
+// Beyond the original: a server that exits cleanly removes its own mailbox
+// when it is empty (and only then), under the mailbox lock.
+
+#[test]
+fn remove_if_empty_removes_only_an_empty_file_and_leaves_no_lock() {
+    let (_t, l) = layout();
+    let short = std::time::Duration::from_millis(200);
+    assert!(
+        !mailbox::remove_if_empty(&l, 140, short, || true).unwrap(),
+        "missing file"
+    );
+    mailbox::enqueue(&l, 140, "kept", None, &none()).unwrap();
+    let before = raw(&l, 140);
+    assert!(!mailbox::remove_if_empty(&l, 140, short, || true).unwrap());
+    assert_eq!(
+        raw(&l, 140),
+        before,
+        "a mailbox holding mail is never removed"
+    );
+    // A torn or blank line is still content: never removed either.
+    append_raw(&l, 141, b"\n");
+    assert!(!mailbox::remove_if_empty(&l, 141, short, || true).unwrap());
+    assert!(l.mailbox(141).exists());
+    mailbox::drain(&l, 140).unwrap();
+    assert!(
+        !mailbox::remove_if_empty(&l, 140, short, || false).unwrap(),
+        "`still` vetoes"
+    );
+    assert!(l.mailbox(140).exists());
+    assert!(mailbox::remove_if_empty(&l, 140, short, || true).unwrap());
+    assert!(!l.mailbox(140).exists());
+    assert!(!lock_dir(&l, 140).exists(), "the lock goes with the guard");
+}
+
+#[test]
+fn remove_if_empty_waits_for_the_lock_and_gives_up_without_touching() {
+    let (_t, l) = layout();
+    mailbox::enqueue(&l, 142, "x", None, &none()).unwrap();
+    mailbox::drain(&l, 142).unwrap();
+    let held = lock::acquire(
+        &lock_dir(&l, 142),
+        &LockKind::Mailbox(142),
+        &LockOptions::default(),
+    )
+    .unwrap();
+    let short = std::time::Duration::from_millis(50);
+    assert!(mailbox::remove_if_empty(&l, 142, short, || true).is_err());
+    assert!(l.mailbox(142).exists(), "no removal without the lock");
+    held.release();
+    // A sender that appends after the removal gets a fresh file: nothing lost.
+    assert!(mailbox::remove_if_empty(&l, 142, short, || true).unwrap());
+    mailbox::enqueue(&l, 142, "late", None, &none()).unwrap();
+    assert_eq!(bodies(&mailbox::drain(&l, 142).unwrap()), ["late"]);
+}
+
+#[test]
+fn pending_summarises_without_changing_the_file() {
+    let (_t, l) = layout();
+    assert_eq!(mailbox::pending(&l, 143).unwrap(), None);
+    mailbox::enqueue(&l, 143, "one", Some(A), &none()).unwrap();
+    mailbox::enqueue(&l, 143, "two", Some(B), &none()).unwrap();
+    append_raw(&l, 143, b"not json\n\n");
+    let before = raw(&l, 143);
+    let p = mailbox::pending(&l, 143).unwrap().unwrap();
+    assert_eq!((p.lines, p.messages), (3, 2));
+    assert_eq!(p.bytes, before.len() as u64);
+    assert!(p.modified.is_some() && p.oldest_enqueued_at.is_some());
+    assert_eq!(raw(&l, 143), before);
+}

@@ -1,9 +1,11 @@
 //! `oxtail doctor [--fix] [--json]`: check an installation and say, one line
 //! per check, what is wrong and how to fix it.
 //!
-//! Checks: the binary; the MCP entries and delivery hooks of Claude Code and
-//! Codex; the `/oxtail-join` command and skill; tmux; the modes under `~/.oxtail`; stale locks; mailboxes and
-//! registry entries of dead processes; received-ledger sizes.
+//! Checks: the binary; the MCP entries, approvals and delivery hooks of
+//! Claude Code and Codex; the `/oxtail-join` command and skill; tmux; the
+//! modes under `~/.oxtail`; stale locks; mailboxes and registry entries of
+//! dead processes; received-ledger sizes. Paths are shown as `~/…` in the
+//! text and the `--json` form alike.
 //!
 //! Invariants defended:
 //! - without `--fix` doctor changes nothing on disk;
@@ -11,7 +13,9 @@
 //!   protocol's compare-and-clear), empty mailboxes of dead pids (removed under
 //!   their lock, only while still empty), and loose modes (tightened, never
 //!   loosened) — nothing else;
-//! - exit status is non-zero exactly when a check failed (warnings do not).
+//! - exit status is non-zero exactly when a check failed (warnings do not);
+//! - a warning means a person should act; what oxtail tidies up by itself
+//!   (leftovers of killed processes) is info.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -24,7 +28,9 @@ use serde_json::json;
 use crate::cli::hook_assets::{self, Freshness, HOOK_FILES};
 use crate::cli::setup::claude_json::Entry;
 use crate::cli::setup::join::{self, JoinFile};
-use crate::cli::setup::{self, ClientPaths, claude_json, codex_hooks, codex_toml, codex_trust};
+use crate::cli::setup::{
+    self, ClientPaths, approvals, claude_json, codex_hooks, codex_toml, codex_trust, json_doc,
+};
 use crate::store::paths::{self, Layout};
 
 mod store_checks;
@@ -101,8 +107,8 @@ pub fn run(args: DoctorArgs) -> ExitCode {
                 Status::Fixed => "[fixed]",
             };
             match &c.fix {
-                Some(f) => println!("{tag} {:<13} {} — fix: {f}", c.name, c.detail),
-                None => println!("{tag} {:<13} {}", c.name, c.detail),
+                Some(f) => println!("{tag} {:<16} {} — fix: {f}", c.name, c.detail),
+                None => println!("{tag} {:<16} {}", c.name, c.detail),
             }
         }
         if failed {
@@ -124,17 +130,25 @@ pub fn run_checks(layout: &Layout, clients: &ClientPaths, fix: bool) -> Vec<Chec
     let mut out = vec![check(
         "binary",
         Status::Ok,
-        format!("oxtail {} at {binary}", env!("CARGO_PKG_VERSION")),
+        format!(
+            "oxtail {} at {}",
+            env!("CARGO_PKG_VERSION"),
+            setup::display(Path::new(&binary))
+        ),
     )];
     let claude = claude_in_use(clients);
     out.push(claude_mcp(clients, &binary));
     if claude {
+        out.push(claude_approvals(clients));
         out.push(claude_hook_check(clients));
     }
     if claude || codex_in_use(clients) {
         out.push(hook_scripts(layout));
     }
     out.push(codex_mcp(clients, &binary));
+    if codex_in_use(clients) {
+        out.push(codex_approvals(clients));
+    }
     out.extend(codex_hook_checks(clients));
     for f in clients.join_files(claude, codex_in_use(clients)) {
         out.push(join_check(&f));
@@ -175,9 +189,11 @@ fn mcp_check(name: &'static str, file: &Path, entry: Result<Entry, String>, bina
             format!("{shown} does not register oxtail"),
         )
         .with_fix("run `oxtail setup`"),
-        Ok(Entry::Present { current: true, .. }) => {
-            check(name, Status::Ok, format!("{shown} runs {binary}"))
-        }
+        Ok(Entry::Present { current: true, .. }) => check(
+            name,
+            Status::Ok,
+            format!("{shown} runs {}", setup::display(Path::new(binary))),
+        ),
         Ok(Entry::Present { command, .. }) => {
             let command = command.unwrap_or_else(|| "<no command>".into());
             let exists = Path::new(&command).is_absolute() && Path::new(&command).exists();
@@ -194,7 +210,11 @@ fn mcp_check(name: &'static str, file: &Path, entry: Result<Entry, String>, bina
             check(
                 name,
                 status,
-                format!("{shown} runs {command}{missing}, not this binary ({binary})"),
+                format!(
+                    "{shown} runs {}{missing}, not this binary ({})",
+                    setup::display(Path::new(&command)),
+                    setup::display(Path::new(binary))
+                ),
             )
             .with_fix("run `oxtail setup` with the oxtail you want the clients to start")
         }
@@ -256,7 +276,8 @@ fn claude_hook_check(clients: &ClientPaths) -> Check {
             "claude_hooks",
             Status::Ok,
             format!(
-                "{shown} registers PreToolUse, Stop, UserPromptSubmit (v{})",
+                "{shown} registers {} (v{})",
+                hook_assets::event_list(),
                 hook_assets::HOOK_MARKER_VERSION
             ),
         ),
@@ -355,6 +376,77 @@ fn join_check(f: &JoinFile) -> Check {
     }
 }
 
+/// One approvals line: ok when every oxtail tool runs without asking.
+fn approvals_check(name: &'static str, shown: &str, state: approvals::State, fix: &str) -> Check {
+    use approvals::State;
+    match state {
+        State::Allowed { how } => check(
+            name,
+            Status::Ok,
+            format!("{shown}: oxtail's tools run without asking ({how})"),
+        ),
+        State::Partial { asking } => check(
+            name,
+            Status::Warn,
+            format!(
+                "{shown} allows only some of oxtail's tools; the client asks before {}",
+                asking.join(", ")
+            ),
+        )
+        .with_fix(fix),
+        State::UserChoice { what } => check(
+            name,
+            Status::Info,
+            format!("{shown}: {what} (your setting, left alone)"),
+        ),
+        State::Missing => check(
+            name,
+            Status::Warn,
+            format!(
+                "{shown} does not allow oxtail's tools: the client asks before each call, \
+                 and non-interactive runs refuse them (peers then see target-not-found)"
+            ),
+        )
+        .with_fix(fix),
+    }
+}
+
+/// Claude Code: `permissions.allow` of `~/.claude/settings.json` (user scope).
+fn claude_approvals(clients: &ClientPaths) -> Check {
+    let path = clients.claude_settings();
+    let shown = setup::display(&path);
+    let fix = format!(
+        "run `oxtail setup` (adds \"{}\" to permissions.allow in {shown})",
+        approvals::CLAUDE_RULE
+    );
+    match read(&path).and_then(|t| json_doc::JsonDoc::parse(t.as_deref(), &shown)) {
+        Ok(doc) => approvals_check(
+            "claude_approvals",
+            &shown,
+            approvals::claude_state(&doc.root),
+            &fix,
+        ),
+        Err(e) => check("claude_approvals", Status::Fail, e)
+            .with_fix(format!("repair {shown} by hand, then run `oxtail setup`")),
+    }
+}
+
+/// Codex: `default_tools_approval_mode` of `[mcp_servers.oxtail]`.
+fn codex_approvals(clients: &ClientPaths) -> Check {
+    let path = clients.codex_config();
+    let shown = setup::display(&path);
+    let fix = format!(
+        "run `oxtail setup` (adds {} = \"{}\" under [mcp_servers.oxtail] in {shown})",
+        approvals::CODEX_KEY,
+        approvals::CODEX_APPROVE
+    );
+    match read(&path).and_then(|t| codex_toml::approval_state(t.as_deref())) {
+        Ok(state) => approvals_check("codex_approvals", &shown, state, &fix),
+        Err(e) => check("codex_approvals", Status::Fail, e)
+            .with_fix(format!("repair {shown} by hand, then run `oxtail setup`")),
+    }
+}
+
 /// Claude Code counts as installed when `~/.claude.json` or `~/.claude` exists.
 fn claude_in_use(clients: &ClientPaths) -> bool {
     clients.claude_json.exists() || paths::home_dir().join(".claude").exists()
@@ -396,9 +488,8 @@ fn codex_hook_checks(clients: &ClientPaths) -> Vec<Check> {
     let path = clients.codex_hooks();
     let shown = setup::display(&path);
     let mut out = Vec::new();
-    let registered = read(&path).and_then(|t| {
-        codex_hooks::inspect(t.as_deref(), &paths::home_dir(), "$CODEX_HOME/hooks.json")
-    });
+    let registered =
+        read(&path).and_then(|t| codex_hooks::inspect(t.as_deref(), &paths::home_dir(), &shown));
     out.push(match registered {
         Err(e) => check("codex_hooks", Status::Fail, e)
             .with_fix(format!("repair {shown} by hand, then run `oxtail setup`")),
@@ -408,7 +499,7 @@ fn codex_hook_checks(clients: &ClientPaths) -> Vec<Check> {
                 check(
                     "codex_hooks",
                     Status::Ok,
-                    format!("{shown} registers PreToolUse, Stop, UserPromptSubmit"),
+                    format!("{shown} registers {}", hook_assets::event_list()),
                 )
             } else {
                 check(

@@ -20,8 +20,9 @@ use crate::store::paths::Layout;
 
 /// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
-/// owner-write and stale re-check fixes, symlinked mailboxes skipped).
-pub const HOOK_MARKER_VERSION: u64 = 8;
+/// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = the
+/// 10,000-byte output cap).
+pub const HOOK_MARKER_VERSION: u64 = 9;
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";
@@ -73,6 +74,16 @@ pub fn managed_hooks() -> impl Iterator<Item = (&'static HookFile, &'static str)
     HOOK_FILES
         .iter()
         .filter_map(|h| h.event.map(|event| (h, event)))
+}
+
+/// The managed events as messages name them ("PreToolUse, Stop, …"), in
+/// registration order, so adding a row to [`HOOK_FILES`] updates every line
+/// setup, install-hook and doctor print.
+pub fn event_list() -> String {
+    managed_hooks()
+        .map(|(_, event)| event)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// First 16 lowercase hex characters of sha256(text).

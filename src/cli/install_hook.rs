@@ -21,7 +21,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use super::hook_assets::{HOOK_FILES, HOOK_MARKER_VERSION, HookFile, settings_path};
+use super::hook_assets::{HOOK_FILES, HOOK_MARKER_VERSION, HookFile, event_list, settings_path};
 use super::hook_settings as edit;
 use super::setup::config_file::{ConfigFile, backup_stamp};
 use crate::store::paths::{Layout, ensure_private_dir, home_dir};
@@ -91,83 +91,122 @@ fn parse(text: Option<&str>) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// A further edit of the parsed settings made in the same write (setup's
+/// approvals); returns whether it changed anything.
+pub type SettingsEdit<'a> = &'a mut dyn FnMut(&mut Map<String, Value>) -> bool;
+
 /// Install into `home` (tests pass a temp dir; the CLI passes `$HOME`).
 pub fn install_at(home: &Path, now: SystemTime) -> Result<Report, String> {
+    install_at_with(home, now, &mut |_| false)
+}
+
+/// [`install_at`], with `also` applied to the same settings document: one
+/// backup, one write.
+pub fn install_at_with(
+    home: &Path,
+    now: SystemTime,
+    also: SettingsEdit<'_>,
+) -> Result<Report, String> {
     let settings = ConfigFile::load(&settings_path(home))?;
     let before = parse(settings.text.as_deref())?;
     edit::check_shape(&before)?;
     let layout = Layout::at(home.join(".oxtail"));
+    let shown_settings = display_under(&settings.path, home);
+    let shown_dir = display_under(&layout.hooks_dir(), home);
     let mut report = Report::default();
 
     let files_current = HOOK_FILES.iter().all(|h| file_matches(&layout, h));
-    let mut same = before.clone();
-    if let Some(at) = edit::marker_installed_at(&before) {
-        edit::apply_install(&mut same, home, &at);
-        if same == before && settings.text.is_some() {
-            if files_current {
-                report.out.push(format!(
-                    "oxtail hooks already installed (v{HOOK_MARKER_VERSION}). No changes."
-                ));
-            } else {
-                write_files(&layout).map_err(|e| scripts_error(&layout, e))?;
-                report.out.push(format!(
-                    "Settings already current; rewrote the hook files in {}.",
-                    layout.hooks_dir().display()
-                ));
-            }
-            return Ok(report);
+    // The hooks are current when re-applying them with the marker's own
+    // `installedAt` changes nothing.
+    let hooks_current = settings.text.is_some()
+        && edit::marker_installed_at(&before).is_some_and(|at| {
+            let mut same = before.clone();
+            edit::apply_install(&mut same, home, &at);
+            same == before
+        });
+    let mut after = before.clone();
+    if !hooks_current {
+        let stamp = humantime::format_rfc3339_millis(now).to_string();
+        edit::apply_install(&mut after, home, &stamp);
+        let foreign = edit::foreign_groups(&after, home);
+        if foreign > 0 {
+            report.notes.push(format!(
+                "note: {foreign} other hook group(s) on {} are kept and \
+                 run alongside oxtail's hooks.",
+                event_list()
+            ));
         }
     }
-
-    let stamp = humantime::format_rfc3339_millis(now).to_string();
-    let mut after = before.clone();
-    edit::apply_install(&mut after, home, &stamp);
-    let foreign = edit::foreign_groups(&after, home);
-    if foreign > 0 {
-        report.notes.push(format!(
-            "note: {foreign} other hook group(s) on PreToolUse/Stop/UserPromptSubmit are kept and \
-             run alongside oxtail's hooks."
-        ));
+    let also_changed = also(&mut after);
+    if !hooks_current || !files_current {
+        write_files(&layout).map_err(|e| scripts_error(&layout, e))?;
     }
-
-    write_files(&layout).map_err(|e| scripts_error(&layout, e))?;
-    let backup = settings.write(&edit::render(&after), &backup_stamp(now))?;
-    if let Some(b) = backup {
+    if !hooks_current || also_changed {
+        let backup = settings.write(&edit::render(&after), &backup_stamp(now))?;
+        if let Some(b) = backup {
+            report.out.push(format!(
+                "Backed up the previous settings to {}",
+                display_under(&b, home)
+            ));
+        }
+    }
+    if !hooks_current {
         report.out.push(format!(
-            "Backed up the previous settings to {}",
-            b.display()
+            "Installed oxtail hooks v{HOOK_MARKER_VERSION} ({}) in {shown_settings}; scripts in {shown_dir}.",
+            event_list()
+        ));
+        report
+            .out
+            .push("To remove them: oxtail uninstall-hook".into());
+    } else if !files_current {
+        report.out.push(format!(
+            "Settings already current; rewrote the hook files in {shown_dir}."
+        ));
+    } else if also_changed {
+        report.out.push(format!(
+            "oxtail hooks already installed (v{HOOK_MARKER_VERSION})."
+        ));
+    } else {
+        report.out.push(format!(
+            "oxtail hooks already installed (v{HOOK_MARKER_VERSION}). No changes."
         ));
     }
-    report.out.push(format!(
-        "Installed oxtail hooks v{HOOK_MARKER_VERSION} (PreToolUse, Stop, UserPromptSubmit) in {}; scripts in {}.",
-        settings.path.display(),
-        layout.hooks_dir().display()
-    ));
-    report
-        .out
-        .push("To remove them: oxtail uninstall-hook".into());
     Ok(report)
 }
 
 /// Uninstall from `home`.
 pub fn uninstall_at(home: &Path, now: SystemTime) -> Result<Report, String> {
+    uninstall_at_with(home, now, &mut |_| false)
+}
+
+/// [`uninstall_at`], with `also` applied to the same settings document.
+pub fn uninstall_at_with(
+    home: &Path,
+    now: SystemTime,
+    also: SettingsEdit<'_>,
+) -> Result<Report, String> {
     let settings = ConfigFile::load(&settings_path(home))?;
     let layout = Layout::at(home.join(".oxtail"));
+    let shown_settings = display_under(&settings.path, home);
+    let shown_dir = display_under(&layout.hooks_dir(), home);
     let mut report = Report::default();
     let mut changed = false;
     if settings.text.is_some() {
         let mut root = parse(settings.text.as_deref())?;
-        if edit::apply_uninstall(&mut root, home) {
-            if let Some(b) = settings.write(&edit::render(&root), &backup_stamp(now))? {
-                report.out.push(format!(
-                    "Backed up the previous settings to {}",
-                    b.display()
-                ));
-            }
+        let hooks_changed = edit::apply_uninstall(&mut root, home);
+        let also_changed = also(&mut root);
+        if (hooks_changed || also_changed)
+            && let Some(b) = settings.write(&edit::render(&root), &backup_stamp(now))?
+        {
             report.out.push(format!(
-                "Removed oxtail hooks from {}.",
-                settings.path.display()
+                "Backed up the previous settings to {}",
+                display_under(&b, home)
             ));
+        }
+        if hooks_changed {
+            report
+                .out
+                .push(format!("Removed oxtail hooks from {shown_settings}."));
             changed = true;
         }
     }
@@ -177,33 +216,40 @@ pub fn uninstall_at(home: &Path, now: SystemTime) -> Result<Report, String> {
         match fs::remove_file(&p) {
             Ok(()) => removed += 1,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => report
-                .notes
-                .push(format!("warning: could not remove {}: {e}", p.display())),
+            Err(e) => report.notes.push(format!(
+                "warning: could not remove {}: {e}",
+                display_under(&p, home)
+            )),
         }
     }
     let _ = fs::remove_dir(layout.hooks_dir());
     if removed > 0 {
-        report.out.push(format!(
-            "Removed {removed} file(s) from {}.",
-            layout.hooks_dir().display()
-        ));
+        report
+            .out
+            .push(format!("Removed {removed} file(s) from {shown_dir}."));
     }
     if !changed && removed == 0 {
-        report.out = vec!["oxtail hooks not installed — nothing to do.".into()];
+        report
+            .out
+            .push("oxtail hooks not installed — nothing to do.".into());
     } else if settings.text.is_none() {
-        report.out.insert(
-            0,
-            format!("No {}: nothing to change there.", settings.path.display()),
-        );
+        report
+            .out
+            .insert(0, format!("No {shown_settings}: nothing to change there."));
     }
     Ok(report)
+}
+
+/// `path` with `home` shown as `~` (the one way setup, install-hook and
+/// doctor print paths).
+fn display_under(path: &Path, home: &Path) -> String {
+    super::setup::display_under(path, home)
 }
 
 fn scripts_error(layout: &Layout, e: io::Error) -> String {
     format!(
         "cannot write the hook scripts into {}: {e}",
-        layout.hooks_dir().display()
+        super::setup::display(&layout.hooks_dir())
     )
 }
 

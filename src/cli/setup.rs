@@ -1,17 +1,21 @@
 //! `oxtail setup` / `oxtail setup --uninstall` (alias `oxtail uninstall`):
 //! register oxtail as an MCP server for Claude Code (`~/.claude.json`) and
-//! Codex (`$CODEX_HOME/config.toml`), install the delivery hooks for Claude
-//! Code (through `install-hook`) and for Codex (`$CODEX_HOME/hooks.json`),
-//! install the `/oxtail-join` command and skill (`join`), and say what was
-//! done.
+//! Codex (`$CODEX_HOME/config.toml`), let both run oxtail's tools without
+//! asking (`approvals`; `--no-approvals` leaves that alone), install the
+//! delivery hooks for Claude Code (through `install-hook`) and for Codex
+//! (`$CODEX_HOME/hooks.json`), install the `/oxtail-join` command and skill
+//! (`join`), and say what was done, every path shown as `~/…`.
 //!
 //! Invariants defended:
 //! - all or nothing up front: every file is read and every edit computed (and
 //!   the Claude Code settings checked) before the first write, so a malformed
 //!   file means nothing at all is written;
 //! - idempotent: a file whose content would not change is not written and not
-//!   backed up; every file that is written is backed up first
-//!   (`config_file`), edited through symlinks, other settings kept;
+//!   backed up; every existing file that is written is backed up first, once
+//!   per run, and a file this run created gets no backup (`config_file`);
+//!   files are edited through symlinks, other settings kept;
+//! - uninstall removes only what setup added (`approvals` documents the rule
+//!   for the approvals);
 //! - `--dry-run` writes nothing anywhere.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +24,7 @@ use std::time::SystemTime;
 
 use crate::store::paths::home_dir;
 
+pub mod approvals;
 pub mod claude_hooks;
 pub mod claude_json;
 pub mod codex_hooks;
@@ -27,7 +32,7 @@ pub mod codex_toml;
 pub mod codex_trust;
 pub mod config_file;
 pub mod join;
-mod json_doc;
+pub mod json_doc;
 
 use config_file::ConfigFile;
 
@@ -49,6 +54,11 @@ pub struct SetupArgs {
     /// just print how to trust them in Codex's /hooks screen.
     #[arg(long)]
     pub no_codex_trust: bool,
+    /// Leave the clients' approvals alone: do not let Claude Code and Codex
+    /// run oxtail's tools without asking (they then prompt on each call, and
+    /// `claude -p` / `codex exec` refuse them).
+    #[arg(long)]
+    pub no_approvals: bool,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -62,13 +72,31 @@ pub struct UninstallArgs {
     /// Leave Codex alone.
     #[arg(long)]
     pub no_codex: bool,
+    /// Keep the Claude Code approval setup added (Codex's goes with oxtail's
+    /// server table).
+    #[arg(long)]
+    pub no_approvals: bool,
 }
 
-/// The result of planning one file edit: the new full text when it changes.
+/// The result of planning one file edit: the new full text when it changes,
+/// what it does, and further labelled parts of the same edit (e.g. the
+/// approvals added to the file the MCP entry lives in), each saying whether it
+/// changes anything.
 #[derive(Debug, Clone)]
 pub struct Edit {
     pub new_text: Option<String>,
     pub summary: String,
+    /// Whether `summary` describes a change (false when only a part does).
+    pub main_changed: bool,
+    pub parts: Vec<Part>,
+}
+
+/// One labelled part of an [`Edit`], printed on its own line.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub label: &'static str,
+    pub summary: String,
+    pub changed: bool,
 }
 
 impl Edit {
@@ -76,6 +104,8 @@ impl Edit {
         Edit {
             new_text: Some(text),
             summary,
+            main_changed: true,
+            parts: Vec::new(),
         }
     }
 
@@ -83,6 +113,8 @@ impl Edit {
         Edit {
             new_text: None,
             summary,
+            main_changed: false,
+            parts: Vec::new(),
         }
     }
 }
@@ -160,6 +192,7 @@ pub fn uninstall(args: UninstallArgs) -> ExitCode {
         no_claude: args.no_claude,
         no_codex: args.no_codex,
         no_codex_trust: true,
+        no_approvals: args.no_approvals,
     })
 }
 
@@ -181,8 +214,9 @@ fn execute(args: &SetupArgs) -> Result<(), ExitCode> {
         println!("oxtail {verb}{mode}");
     } else {
         println!(
-            "oxtail {verb} {} — MCP command {binary}{mode}",
-            env!("CARGO_PKG_VERSION")
+            "oxtail {verb} {} — MCP command {}{mode}",
+            env!("CARGO_PKG_VERSION"),
+            display(Path::new(&binary))
         );
     }
 
@@ -201,6 +235,13 @@ fn execute(args: &SetupArgs) -> Result<(), ExitCode> {
     }
     for p in &plan {
         ok &= apply(p, args.dry_run, &stamp);
+    }
+    if args.no_approvals && !args.uninstall {
+        println!(
+            "  {:<17} left alone (--no-approvals): the clients ask before each oxtail tool call, \
+             and `claude -p` / `codex exec` refuse them",
+            "Approvals"
+        );
     }
     if args.uninstall {
         for f in paths.join_files(!args.no_claude, !args.no_codex) {
@@ -269,7 +310,7 @@ fn plan(
             steps.push((
                 "Codex MCP",
                 paths.codex_config(),
-                Box::new(move |t| codex_toml::install(t, binary)),
+                Box::new(move |t| codex_toml::install(t, binary, !args.no_approvals)),
             ));
             steps.push((
                 "Codex hooks",
@@ -298,7 +339,7 @@ fn plan(
     let hooks_plan = if args.no_claude {
         None
     } else {
-        claude_hooks::check(home, args.uninstall)
+        claude_hooks::check(home, args.uninstall, !args.no_approvals)
             .map_err(|e| errors.push(e))
             .ok()
     };
@@ -309,32 +350,47 @@ fn plan(
     }
 }
 
-/// Write one planned file change (or say what it would be). True on success.
+/// Write one planned file change (or say what it would be), one line per
+/// part of the edit; the backup is named on the first line that changes.
+/// True on success.
 fn apply(p: &Planned, dry_run: bool, stamp: &str) -> bool {
     let shown = display(&p.file.path);
     let via = if p.file.is_link() {
-        format!(" (symlink to {})", p.file.real.display())
+        format!(" (symlink to {})", display(&p.file.real))
     } else {
         String::new()
     };
-    match (&p.edit.new_text, dry_run) {
-        (None, _) => println!("  {:<17} {shown}: {} — no change", p.label, p.edit.summary),
-        (Some(_), true) => println!(
-            "  {:<17} {shown}{via}: would be {}",
-            p.label, p.edit.summary
-        ),
-        (Some(text), false) => match p.file.write(text, stamp) {
-            Ok(backup) => {
-                let b = backup
+    let mut backup = String::new();
+    if let (Some(text), false) = (&p.edit.new_text, dry_run) {
+        match p.file.write(text, stamp) {
+            Ok(b) => {
+                backup = b
                     .map(|b| format!("; backup {}", display(&b)))
-                    .unwrap_or_default();
-                println!("  {:<17} {shown}{via}: {}{b}", p.label, p.edit.summary);
+                    .unwrap_or_default()
             }
             Err(e) => {
                 eprintln!("  {:<17} FAILED: {e}", p.label);
                 return false;
             }
-        },
+        }
+    }
+    let main = std::iter::once((p.label, &p.edit.summary, p.edit.main_changed));
+    let parts = p
+        .edit
+        .parts
+        .iter()
+        .map(|x| (x.label, &x.summary, x.changed));
+    for (label, summary, changed) in main.chain(parts) {
+        match (changed, dry_run) {
+            (false, _) => println!("  {label:<17} {shown}: {summary} — no change"),
+            (true, true) => println!("  {label:<17} {shown}{via}: would be {summary}"),
+            (true, false) => {
+                println!(
+                    "  {label:<17} {shown}{via}: {summary}{}",
+                    std::mem::take(&mut backup)
+                );
+            }
+        }
     }
     true
 }
@@ -372,9 +428,10 @@ fn codex_next_steps(args: &SetupArgs, paths: &ClientPaths, plan: &[Planned], sta
     }
     let hooks_json = paths.codex_hooks();
     let manual = format!(
-        "start `codex`, type /hooks, review the PreToolUse, Stop and UserPromptSubmit hooks \
+        "start `codex`, type /hooks, review the {} hooks \
          from {} and trust them (one-off automation can pass \
          `codex exec --dangerously-bypass-hook-trust` instead)",
+        crate::cli::hook_assets::event_list(),
         display(&hooks_json)
     );
     let codex = if args.no_codex_trust {
@@ -394,14 +451,15 @@ fn codex_next_steps(args: &SetupArgs, paths: &ClientPaths, plan: &[Planned], sta
     if args.dry_run {
         println!(
             "  {LABEL:<17} oxtail's hooks would be marked trusted through `{} app-server` (as /hooks does)",
-            codex.display()
+            display(&codex)
         );
         return;
     }
     let config_path = paths.codex_config();
+    let wanted = config.is_none_or(needs_backup_before_trust);
     let backup = || -> Result<(), String> {
         let file = ConfigFile::load(&config_path)?;
-        if let Some(text) = &file.text {
+        if let (true, Some(text)) = (wanted, &file.text) {
             let b = file.backup(text, stamp)?;
             println!("  {LABEL:<17} backup {}", display(&b));
         }
@@ -428,6 +486,14 @@ fn codex_next_steps(args: &SetupArgs, paths: &ClientPaths, plan: &[Planned], sta
     }
 }
 
+/// Whether Codex's trust write into config.toml needs a backup first: only
+/// when the file existed before this run and this run did not rewrite it
+/// (then its backup of the user's file exists already). A file this run
+/// created holds nothing of the user's.
+fn needs_backup_before_trust(config: &Planned) -> bool {
+    config.file.text.is_some() && config.edit.new_text.is_none()
+}
+
 fn refuse(errors: &[String]) -> ExitCode {
     for e in errors {
         eprintln!("oxtail setup: refused: {e}");
@@ -436,11 +502,68 @@ fn refuse(errors: &[String]) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// `path` with the home directory shown as `~`.
+/// `path` with the home directory shown as `~`: the one way setup,
+/// uninstall, install-hook and doctor print paths (text and `--json` alike).
 pub fn display(path: &Path) -> String {
-    let home = home_dir();
-    match path.strip_prefix(&home) {
-        Ok(rest) if home != Path::new("/") => format!("~/{}", rest.display()),
+    display_under(path, &home_dir())
+}
+
+/// `path` with `home` shown as `~` (`~` itself for `home`).
+pub fn display_under(path: &Path, home: &Path) -> String {
+    match path.strip_prefix(home) {
+        Ok(rest) if home != Path::new("/") && home.is_absolute() => {
+            if rest.as_os_str().is_empty() {
+                "~".into()
+            } else {
+                format!("~/{}", rest.display())
+            }
+        }
         _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(before: Option<&str>, rewrites: bool) -> Planned {
+        let edit = if rewrites {
+            Edit::changed("new".into(), "s".into())
+        } else {
+            Edit::unchanged("s".into())
+        };
+        Planned {
+            label: "Codex MCP",
+            file: ConfigFile {
+                path: "/h/.codex/config.toml".into(),
+                real: "/h/.codex/config.toml".into(),
+                text: before.map(str::to_string),
+            },
+            edit,
+        }
+    }
+
+    #[test]
+    fn codex_trust_backs_up_only_a_file_the_user_had_and_this_run_left_alone() {
+        // Created by this run: nothing of the user's to keep.
+        assert!(!needs_backup_before_trust(&planned(None, true)));
+        // Rewritten by this run: the user's version is backed up already.
+        assert!(!needs_backup_before_trust(&planned(Some("x"), true)));
+        assert!(needs_backup_before_trust(&planned(Some("x"), false)));
+    }
+
+    #[test]
+    fn paths_under_home_are_shown_with_a_tilde() {
+        let home = Path::new("/home/u");
+        assert_eq!(
+            display_under(Path::new("/home/u/.codex/x"), home),
+            "~/.codex/x"
+        );
+        assert_eq!(display_under(Path::new("/home/u"), home), "~");
+        assert_eq!(
+            display_under(Path::new("/home/user2/x"), home),
+            "/home/user2/x"
+        );
+        assert_eq!(display_under(Path::new("/x"), Path::new("/")), "/x");
     }
 }

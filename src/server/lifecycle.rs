@@ -1,6 +1,7 @@
 //! Identity over the server's life: the startup entry, the handshake
 //! refinement, the late re-detect schedule, explicit pins, ids learned from a
-//! Codex `tools/call` `_meta`, and cleanup (server spec §1.2, §1.5, §1.7, §6.8.5).
+//! Codex `tools/call` `_meta`, and cleanup at exit (registry entry, empty
+//! mailbox) (server spec §1.2, §1.5, §1.7, §6.8.5).
 //!
 //! Invariant defended: the monotonic identity rule — detection (startup,
 //! handshake, retries, `get_my_session`) never replaces an id; only an explicit
@@ -18,6 +19,7 @@ use super::tmux_query;
 use crate::clock::now_s;
 use crate::identity::detect::{self, Diagnosis};
 use crate::identity::{self, EnvVars, SOURCE_TOOLS_CALL_META, sticky};
+use crate::store::mailbox;
 use crate::store::paths::Layout;
 use crate::store::registry::{ClientType, Entry};
 use crate::trace;
@@ -286,7 +288,25 @@ pub fn adopt_call_meta(ctx: &ServerCtx, meta: &Map<String, Value>) {
     }
 }
 
-/// Delete our registry entry (exit path).
+/// How long the exit path waits for our mailbox lock. Short: a busy mailbox
+/// is simply left for later (`doctor --fix` or nobody), and the server must
+/// still exit within about a second.
+const EXIT_MAILBOX_LOCK_WAIT: Duration = Duration::from_millis(200);
+
+/// The exit path: delete our registry entry, then our mailbox if it is empty
+/// (beyond the original, which leaves an empty `<pid>.jsonl` behind for every
+/// server that ever received mail). The entry goes first, so no new sender
+/// picks our pid; a sender that already did appends after us to a fresh file
+/// (nothing lost). A mailbox holding mail is never removed.
 pub fn cleanup(ctx: &ServerCtx) {
     ctx.unregister();
+    let pid = ctx.entry().server_pid;
+    match mailbox::remove_if_empty(&ctx.layout, pid, EXIT_MAILBOX_LOCK_WAIT, || true) {
+        Ok(true) => trace::event("mailbox_removed_at_exit", json!({"pid": pid})),
+        Ok(false) => {}
+        Err(e) => trace::event(
+            "mailbox_remove_at_exit_failed",
+            json!({"pid": pid, "error": e.to_string()}),
+        ),
+    }
 }

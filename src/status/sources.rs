@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::store::paths::Layout;
+use crate::store::receipts;
 
 /// A delivery receipt: message `message_id` reached its recipient's model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,27 +95,53 @@ pub struct Sources<'a> {
     pub asks: &'a dyn AskSource,
 }
 
+/// Receipts from `store::receipts` (`receipts/<message id>`), written by our
+/// servers and hooks and by the original's later versions; a 0.14 peer
+/// writes none, so what it delivered has no receipt (shown as unknown).
+pub struct StoreReceipts {
+    layout: Layout,
+}
+
+impl ReceiptSource for StoreReceipts {
+    fn recorded(&self) -> bool {
+        true
+    }
+
+    fn receipt(&self, message_id: &str) -> Option<Receipt> {
+        receipts::read(&self.layout, message_id).map(|r| Receipt {
+            message_id: r.message_id,
+            delivered_at_ms: r.delivered_at_ms,
+            via: Some(r.via),
+            recipient_session_id: r.recipient_session_id,
+        })
+    }
+
+    fn watch_dir(&self) -> Option<PathBuf> {
+        Some(self.layout.receipts_dir())
+    }
+}
+
 /// The production sources for a store layout.
 ///
-/// WIRING POINT: when `store::receipts` and `store::pending_ask` exist,
-/// implement [`ReceiptSource`] / [`AskSource`] for them here (mapping their
-/// records to [`Receipt`] / [`OpenAsk`]) and return them from
+/// WIRING POINT: when `store::pending_ask` exists, implement [`AskSource`]
+/// for it here (mapping its records to [`OpenAsk`]) and return it from
 /// [`StoreSources::sources`]. Nothing else in `status` changes.
 pub struct StoreSources {
-    #[allow(dead_code)]
-    layout: Layout,
+    receipts: StoreReceipts,
 }
 
 impl StoreSources {
     pub fn new(layout: &Layout) -> StoreSources {
         StoreSources {
-            layout: layout.clone(),
+            receipts: StoreReceipts {
+                layout: layout.clone(),
+            },
         }
     }
 
     pub fn sources(&self) -> Sources<'_> {
         Sources {
-            receipts: &NotRecorded,
+            receipts: &self.receipts,
             asks: &NotRecorded,
         }
     }

@@ -21,9 +21,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::error::{StoreError, StoreResult};
-use super::paths::FILE_MODE;
+use super::paths::{FILE_MODE, is_message_id};
 
 /// Append `bytes` to `path` (created `0600` if missing), first writing a `\n`
 /// when the file is non-empty and does not end with one (§3.1). One `write`
@@ -122,6 +123,61 @@ pub fn write_pretty_json(target: &Path, value: &impl serde::Serialize) -> io::Re
     write().inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
+}
+
+/// Publish `content` at `target` only if nothing is there yet (write-once
+/// records): a `0600` temp in the same directory, then `link(2)` to the final
+/// name, which fails on any existing entry (a symlink included), so readers
+/// never see a half-written record and a second writer never replaces the
+/// first. `Ok(false)` = a record was already there.
+pub fn create_once(target: &Path, content: &[u8]) -> io::Result<bool> {
+    let tmp = temp_path_for(target);
+    let publish = || -> io::Result<bool> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)?;
+        f.write_all(content)?;
+        drop(f);
+        match fs::hard_link(&tmp, target) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let out = publish();
+    let _ = fs::remove_file(&tmp);
+    out
+}
+
+/// Retention of a directory of write-once records named by message id
+/// (receipts, outbox): remove records older than `retention` by mtime, and
+/// temp files a crashed writer left (older than an hour). Returns how many
+/// files were removed.
+pub fn gc_records(dir: &Path, now_ms: i64, retention: Duration) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let keep_ms = retention.as_millis() as i64;
+    let mut removed = 0;
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let limit = if is_message_id(name) {
+            keep_ms
+        } else if name.contains(".tmp.") {
+            3_600_000
+        } else {
+            continue;
+        };
+        let Ok(meta) = ent.metadata() else { continue };
+        let Some(mtime) = super::activity::mtime_ms(&meta) else {
+            continue;
+        };
+        if now_ms - (mtime as i64) > limit && fs::remove_file(ent.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// The whole file, or `None` when it does not exist.

@@ -1,6 +1,7 @@
 //! Mailbox queues `mailboxes/<pid>.jsonl` (messaging.md §5): enqueue, requeue
 //! (back or front), full drain, union drain, selective drain, emptiness probe,
-//! migration.
+//! migration, removal of an empty mailbox, and a read-only summary of pending
+//! mail (for `doctor`).
 //!
 //! Invariants defended:
 //! - every mutation happens under the pid's mailbox lock (the one the hooks and
@@ -13,10 +14,14 @@
 //!   are the original bytes, never re-serialised;
 //! - order per sender is kept: drains return file order, a union drain
 //!   delivers each message id once, and [`requeue_front`] puts deferred mail
-//!   back ahead of mail that arrived meanwhile.
+//!   back ahead of mail that arrived meanwhile;
+//! - a mailbox file is only ever removed while it is empty, checked under its
+//!   lock ([`remove_if_empty`]), so a removal can never cost a message: a
+//!   sender waiting for the lock appends to a fresh file afterwards.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
@@ -243,18 +248,26 @@ pub struct Peek {
 /// the bytes read are a consistent state; a drain racing the read makes the
 /// answer at most one drain old. A missing file is an empty peek.
 pub fn peek(layout: &Layout, pid: u32) -> StoreResult<Peek> {
-    let mut out = Peek::default();
+    Ok(peek_file(layout, pid)?.map(|(p, _)| p).unwrap_or_default())
+}
+
+/// [`peek`] and the file's size; `None` when the file does not exist.
+fn peek_file(layout: &Layout, pid: u32) -> StoreResult<Option<(Peek, u64)>> {
     let Some(content) = file::read_all(&layout.mailbox(pid))? else {
-        return Ok(out);
+        return Ok(None);
     };
+    let mut out = Peek::default();
     for raw in file::lines(&content) {
-        match Message::parse_line(&file::decode(raw)).filter(Message::is_drainable) {
+        let text = file::decode(raw);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match Message::parse_line(&text).filter(Message::is_drainable) {
             Some(m) => out.messages.push(m),
-            None if raw.iter().all(u8::is_ascii_whitespace) => {}
             None => out.unreadable += 1,
         }
     }
-    Ok(out)
+    Ok(Some((out, content.len() as u64)))
 }
 
 /// The pid of every `mailboxes/<pid>.jsonl` file (empty ones included),
@@ -298,6 +311,77 @@ pub fn migrate(layout: &Layout, from: u32, to: u32) -> StoreResult<usize> {
     }
     file::truncate(&src)?;
     Ok(count)
+}
+
+/// Remove `pid`'s mailbox file if it is empty, under its lock, waiting at
+/// most `max_wait` for the lock; `still` is asked again under the lock and
+/// must agree (e.g. "the pid is still dead"). Returns whether the file was
+/// removed. A file holding any byte, a missing file, anything but a regular
+/// file, a lock that cannot be taken in time or a `still` that says no all
+/// leave everything as it is. The lock directory goes with the guard.
+pub fn remove_if_empty(
+    layout: &Layout,
+    pid: u32,
+    max_wait: Duration,
+    still: impl FnOnce() -> bool,
+) -> StoreResult<bool> {
+    let path = layout.mailbox(pid);
+    if std::fs::symlink_metadata(&path).is_err() {
+        // Nothing to remove (most servers never receive mail); no lock needed.
+        return Ok(false);
+    }
+    let opts = LockOptions {
+        max_wait,
+        ..LockOptions::default()
+    };
+    let guard = lock::acquire(&lock::lock_path_for(&path), &LockKind::Mailbox(pid), &opts)?;
+    let empty = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0);
+    let removed = empty
+        && still()
+        && match std::fs::remove_file(&path) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(StoreError::io("remove", &path, e)),
+        };
+    guard.release();
+    Ok(removed)
+}
+
+/// What a mailbox holds, read without its lock (a snapshot for reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// Non-blank lines (messages, or lines that failed to parse).
+    pub lines: usize,
+    /// Lines that parse as deliverable messages.
+    pub messages: usize,
+    pub bytes: u64,
+    /// The file's last modification (the newest append).
+    pub modified: Option<SystemTime>,
+    /// The oldest `enqueued_at` among the messages, in seconds since the epoch.
+    pub oldest_enqueued_at: Option<f64>,
+}
+
+/// Summarise `pid`'s mailbox without changing it; `None` when it does not
+/// exist.
+pub fn pending(layout: &Layout, pid: u32) -> StoreResult<Option<Pending>> {
+    let path = layout.mailbox(pid);
+    let Some((p, bytes)) = peek_file(layout, pid)? else {
+        return Ok(None);
+    };
+    let modified = std::fs::symlink_metadata(&path)
+        .and_then(|m| m.modified())
+        .ok();
+    Ok(Some(Pending {
+        lines: p.messages.len() + p.unreadable,
+        messages: p.messages.len(),
+        bytes,
+        modified,
+        oldest_enqueued_at: p
+            .messages
+            .iter()
+            .filter_map(Message::enqueued_at)
+            .min_by(f64::total_cmp),
+    }))
 }
 
 /// The mailbox path of `pid` (for diagnostics and tests).

@@ -10,5 +10,7 @@ pub mod ledger;
 pub mod lock;
 pub mod mailbox;
 pub mod message;
+pub mod outbox;
 pub mod paths;
+pub mod receipts;
 pub mod registry;

@@ -116,6 +116,26 @@ impl Layout {
         self.claims_dir().join(format!("{key}.json"))
     }
 
+    pub fn receipts_dir(&self) -> PathBuf {
+        self.root.join("receipts")
+    }
+
+    /// `receipts/<message id>`: the write-once delivery receipt of a message
+    /// (the original's later layout). `None` unless `id` is a message id.
+    pub fn receipt(&self, message_id: &str) -> Option<PathBuf> {
+        is_message_id(message_id).then(|| self.receipts_dir().join(message_id))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+
+    /// `outbox/<message id>`: the sender's write-once record of a message it
+    /// sent. `None` unless `id` is a message id.
+    pub fn outbox(&self, message_id: &str) -> Option<PathBuf> {
+        is_message_id(message_id).then(|| self.outbox_dir().join(message_id))
+    }
+
     pub fn hooks_dir(&self) -> PathBuf {
         self.root.join("hooks")
     }
@@ -132,6 +152,12 @@ pub fn home_dir() -> PathBuf {
         Some(h) if !h.is_empty() => PathBuf::from(h),
         _ => dirs::home_dir().unwrap_or_else(|| PathBuf::from("/")),
     }
+}
+
+/// A message id as this crate and the original mint them: 16 lowercase hex
+/// characters. Only such ids ever become file names.
+pub fn is_message_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// First 32 lowercase hex characters of sha256(bytes).

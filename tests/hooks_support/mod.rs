@@ -18,6 +18,8 @@ use oxtail::store::registry::{self, Client, ClientType, Entry};
 
 pub const SID: &str = "11111111-1111-1111-1111-111111111111";
 pub const PEER: &str = "22222222-2222-2222-2222-222222222222";
+/// The most bytes one hook run may print (issue 10.2: what both clients show uncut).
+pub const HOOK_OUTPUT_CAP: usize = 10_000;
 
 /// `assets/<name>` of this crate.
 pub fn asset(name: &str) -> PathBuf {
@@ -33,14 +35,15 @@ pub struct Awk {
     pub dir: PathBuf,
 }
 
-/// The awks to run every hook test under (mawk, gawk). A missing one is
-/// skipped with a printed note.
+/// The awks to run every hook test under: mawk, gawk and the BWK "one true
+/// awk" (`original-awk`, what macOS ships as `awk`). A missing one is skipped
+/// with a printed note.
 pub fn awks() -> &'static [Awk] {
     static AWKS: OnceLock<Vec<Awk>> = OnceLock::new();
     AWKS.get_or_init(|| {
         let base = tempfile::tempdir().unwrap().keep();
         let mut out = Vec::new();
-        for name in ["mawk", "gawk"] {
+        for name in ["mawk", "gawk", "original-awk"] {
             let found = ["/usr/bin", "/bin", "/usr/local/bin", "/opt/homebrew/bin"]
                 .iter()
                 .map(|d| Path::new(d).join(name))

@@ -230,6 +230,18 @@ impl Server {
         assert_eq!(v["ok"], true, "claim_session: {v}");
     }
 
+    /// Close stdin and wait for the exit (a clean exit, as a client quitting).
+    pub fn exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.client.shutdown(RESPONSE_TIMEOUT)
+    }
+
+    /// Send `sig` and wait for the exit.
+    pub fn signal_exit(&mut self, sig: i32) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.pid as i32, sig) };
+        self.client.wait_exit(RESPONSE_TIMEOUT)
+    }
+
     pub fn cancel(&mut self, request_id: u64) {
         self.notify(
             "notifications/cancelled",

@@ -75,6 +75,28 @@ impl Home {
             .filter(|k| k.contains(".oxtail-backup."))
             .collect()
     }
+
+    /// The backups of the file `rel` (relative to HOME).
+    pub fn backups_of(&self, rel: &str) -> Vec<String> {
+        let prefix = format!("{rel}.oxtail-backup.");
+        self.backups()
+            .into_iter()
+            .filter(|b| b.starts_with(&prefix))
+            .collect()
+    }
+
+    /// The `oxtail doctor --json` check named `name`.
+    pub fn doctor_check(&self, name: &str) -> Value {
+        let out = self.oxtail(&["doctor", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {v:#}"))
+    }
 }
 
 pub fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, u64, i64)>) {

@@ -4,7 +4,10 @@
 //! Invariants defended: paths come from `Layout` and the lock naming from
 //! `store::lock`; with `fix` false nothing is changed; `fix` only tightens
 //! modes, clears stale locks through the lock protocol's compare-and-clear,
-//! and removes empty mailboxes of dead pids under their lock.
+//! and removes empty mailboxes of dead pids under their lock
+//! (`mailbox::remove_if_empty`), never one that holds mail. Only what needs a
+//! person is a warning: leftovers of killed processes that oxtail reaps by
+//! itself (registry entries, empty mailboxes) are info.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -249,11 +252,14 @@ pub(super) fn dead_registry_entries(layout: &Layout) -> Check {
             format!("{live} live session(s), none dead"),
         );
     }
+    // Left by servers that were killed; readers reap them (or keep one as the
+    // routing breadcrumb of undelivered mail): nothing for a person to do.
     check(
         "registry",
-        Status::Warn,
+        Status::Info,
         format!(
-            "{live} live session(s); {} entr(y/ies) of dead processes (pids {})",
+            "{live} live session(s); {} entr(y/ies) left by killed processes (pids {}), \
+             reaped by the next server that lists peers",
             dead.len(),
             dead.iter()
                 .map(u32::to_string)
@@ -261,13 +267,25 @@ pub(super) fn dead_registry_entries(layout: &Layout) -> Check {
                 .join(", ")
         ),
     )
-    .with_fix("none needed: a running oxtail server reaps them the next time it lists peers")
 }
 
+/// A mailbox of a dead pid that still holds mail.
+struct Orphan {
+    pid: u32,
+    pending: mailbox::Pending,
+    /// The session it was for, when the dead server's registry entry remains.
+    session: Option<String>,
+}
+
+/// Mailboxes of dead pids. An empty one is only litter (a killed server
+/// could not remove it): mentioned as info and removed by `--fix`. One that
+/// holds mail is mail nobody will read unless that session comes back: a
+/// warning naming the pid, the session when known, the count and the age.
 pub(super) fn dead_mailboxes(layout: &Layout, fix: bool) -> Check {
     let dir = layout.mailboxes_dir();
     let mut empty = Vec::new();
-    let mut with_mail = Vec::new();
+    let mut orphans = Vec::new();
+    let sessions: Vec<registry::Entry> = registry_entries(layout);
     if let Ok(rd) = fs::read_dir(&dir) {
         for de in rd.flatten() {
             let name = de.file_name().to_string_lossy().into_owned();
@@ -279,62 +297,137 @@ pub(super) fn dead_mailboxes(layout: &Layout, fix: bool) -> Check {
             }
             match de.metadata() {
                 Ok(m) if m.is_file() && m.len() == 0 => empty.push(pid),
-                Ok(m) if m.is_file() => with_mail.push((pid, m.len())),
+                Ok(m) if m.is_file() => {
+                    if let Ok(Some(pending)) = mailbox::pending(layout, pid) {
+                        let session = sessions
+                            .iter()
+                            .find(|e| e.server_pid == pid)
+                            .and_then(|e| e.client.session_id.clone());
+                        orphans.push(Orphan {
+                            pid,
+                            pending,
+                            session,
+                        });
+                    }
+                }
                 _ => {}
             }
         }
     }
+    orphans.sort_by_key(|o| o.pid);
     let mut removed = 0;
     if fix {
         for &pid in &empty {
             // Under the mailbox lock, and only if still empty and still dead:
             // an append racing with us lands in a fresh file, never lost.
-            if let Ok(guard) = mailbox::lock_mailbox(layout, pid) {
-                let path = layout.mailbox(pid);
-                let still_empty = fs::metadata(&path).is_ok_and(|m| m.len() == 0);
-                if still_empty && !registry::is_alive(pid) && fs::remove_file(&path).is_ok() {
-                    removed += 1;
-                }
-                guard.release();
+            let still_dead = || !registry::is_alive(pid);
+            if matches!(
+                mailbox::remove_if_empty(layout, pid, lock::MAX_WAIT, still_dead),
+                Ok(true)
+            ) {
+                removed += 1;
             }
         }
     }
-    let mut parts = Vec::new();
-    if !empty.is_empty() {
-        parts.push(if fix {
+    if !orphans.is_empty() {
+        return orphan_warning(layout, &orphans, empty.len(), removed, fix);
+    }
+    match (empty.len(), fix) {
+        (0, _) => check("mailboxes", Status::Ok, "no mailbox of a dead process"),
+        (n, false) => check(
+            "mailboxes",
+            Status::Info,
+            format!("{n} empty mailbox(es) left by killed processes (harmless)"),
+        )
+        .with_fix("`oxtail doctor --fix` removes them"),
+        (n, true) if removed == n => check(
+            "mailboxes",
+            Status::Fixed,
+            format!("removed {n} empty mailbox(es) left by killed processes"),
+        ),
+        (n, true) => check(
+            "mailboxes",
+            Status::Info,
             format!(
-                "removed {removed} of {} empty mailbox(es) of dead pids",
-                empty.len()
+                "removed {removed} of {n} empty mailbox(es) left by killed processes; the rest were busy"
+            ),
+        ),
+    }
+}
+
+fn orphan_warning(
+    layout: &Layout,
+    orphans: &[Orphan],
+    empty: usize,
+    removed: usize,
+    fix: bool,
+) -> Check {
+    let now = SystemTime::now();
+    let list = orphans
+        .iter()
+        .map(|o| {
+            let p = &o.pending;
+            // How long the mail has waited: since the oldest message was
+            // sent, else since the file last changed.
+            let since = p
+                .oldest_enqueued_at
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t))
+                .or(p.modified);
+            let age = since
+                .and_then(|m| now.duration_since(m).ok())
+                .map(|d| format!(", the oldest waiting {}", human_age(d)))
+                .unwrap_or_default();
+            let who = match &o.session {
+                Some(sid) => format!(" (session {sid})"),
+                None => String::new(),
+            };
+            let unreadable = p.lines - p.messages;
+            let junk = if unreadable > 0 {
+                format!(" + {unreadable} unreadable line(s)")
+            } else {
+                String::new()
+            };
+            format!(
+                "pid {}{who}: {} message(s){junk} ({}){age}",
+                o.pid,
+                p.messages,
+                human(p.bytes)
             )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut detail = format!(
+        "{} mailbox(es) of exited processes hold mail nobody has read: {list}",
+        orphans.len()
+    );
+    if empty > 0 {
+        if fix {
+            detail.push_str(&format!("; removed {removed} of {empty} empty one(s)"));
         } else {
-            format!("{} empty mailbox(es) of dead pids", empty.len())
-        });
+            detail.push_str(&format!("; also {empty} empty one(s) (harmless)"));
+        }
     }
-    if !with_mail.is_empty() {
-        parts.push(format!(
-            "{} mailbox(es) of dead pids still hold undelivered mail ({})",
-            with_mail.len(),
-            with_mail
-                .iter()
-                .map(|(p, n)| format!("pid {p}: {n} bytes"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if parts.is_empty() {
-        return check("mailboxes", Status::Ok, "no mailbox of a dead process");
-    }
-    let detail = parts.join("; ");
-    if !with_mail.is_empty() {
-        return check("mailboxes", Status::Warn, detail).with_fix(
-            "mail for a session that restarted moves to its new server; otherwise it can no longer be delivered",
-        );
-    }
-    if fix && removed == empty.len() {
-        check("mailboxes", Status::Fixed, detail)
+    let dir = setup::display(&layout.mailboxes_dir());
+    let resumable = orphans.iter().any(|o| o.session.is_some());
+    let how = if resumable {
+        "resuming a session named above hands its mail to the new server; otherwise "
     } else {
-        check("mailboxes", Status::Warn, detail)
-            .with_fix("run `oxtail doctor --fix` to remove them")
+        ""
+    };
+    check("mailboxes", Status::Warn, detail).with_fix(format!(
+        "{how}read the file(s) in {dir} (one JSON message per line) and tell the agent \
+         concerned, then delete them; `--fix` never removes mail"
+    ))
+}
+
+fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        3600..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
     }
 }
 

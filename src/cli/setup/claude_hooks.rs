@@ -1,43 +1,68 @@
-//! The Claude Code hooks step of setup: a thin bridge to `install-hook` /
-//! `uninstall-hook` (`cli::install_hook`), which own the hook files, the
-//! `_oxtailHook` marker and `~/.claude/settings.json`.
+//! The `~/.claude/settings.json` step of setup: the hooks, through a thin
+//! bridge to `install-hook` / `uninstall-hook` (`cli::install_hook`, which
+//! owns the hook files, the `_oxtailHook` marker and the file), and the
+//! approvals of oxtail's tools (`approvals`), made in the same write.
 //!
 //! Invariant defended: `check` runs before setup writes anything and refuses
-//! what the installer would refuse (not strict JSON, not an object, a `hooks`
-//! shape it cannot edit), so a bad `settings.json` stops the whole setup.
+//! what the installer or the approvals edit would refuse (not strict JSON,
+//! not an object, a `hooks` or `permissions` shape it cannot edit), so a bad
+//! `settings.json` stops the whole setup; the file is written (and backed up)
+//! once per run.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::cli::hook_assets::{Freshness, assess, settings_path};
+use serde_json::{Map, Value};
+
+use crate::cli::hook_assets::{Freshness, assess, event_list, settings_path};
 use crate::cli::{hook_settings, install_hook};
 
+use super::approvals::{self, Change};
 use super::config_file::ConfigFile;
 use super::json_doc::JsonDoc;
 
 const LABEL: &str = "Claude Code hooks";
+/// The label of the approvals line.
+pub const APPROVALS_LABEL: &str = "Claude approvals";
 
-/// A checked hooks step, ready to apply.
+/// A checked settings step, ready to apply.
 #[derive(Debug)]
 pub struct Plan {
     home: PathBuf,
     uninstall: bool,
     /// Whether settings currently register any oxtail hook (for messages).
     registered: bool,
+    /// Whether to edit the approvals, and what that would do (dry run).
+    approvals: Option<Change>,
 }
 
-/// Refuse up front what the installer would refuse.
-pub fn check(home: &Path, uninstall: bool) -> Result<Plan, String> {
+/// Refuse up front what the installer would refuse. With `approvals`, the
+/// approvals of oxtail's tools are edited too (allowed on setup, setup's own
+/// rule removed on uninstall).
+pub fn check(home: &Path, uninstall: bool, approvals: bool) -> Result<Plan, String> {
     let file = ConfigFile::load(&settings_path(home))?;
     let doc = JsonDoc::parse(file.text.as_deref(), "~/.claude/settings.json")?;
     if !uninstall {
         hook_settings::check_shape(&doc.root)?;
+        if approvals {
+            approvals::claude_check(&doc.root)?;
+        }
     }
+    let preview = approvals.then(|| edit_approvals(&mut doc.root.clone(), uninstall));
     Ok(Plan {
         home: home.to_path_buf(),
         uninstall,
         registered: hook_settings::has_oxtail_entries(&doc.root, home),
+        approvals: preview,
     })
+}
+
+fn edit_approvals(root: &mut Map<String, Value>, uninstall: bool) -> Change {
+    if uninstall {
+        approvals::claude_revoke(root)
+    } else {
+        approvals::claude_allow(root)
+    }
 }
 
 /// Run the installer (or, for a dry run, say what it would do). True on success.
@@ -54,16 +79,31 @@ pub fn apply(plan: Plan, dry_run: bool) -> bool {
                     drifted.join(", ")
                 )
             }
-            (false, _) => "PreToolUse, Stop and UserPromptSubmit hooks would be installed".into(),
+            (false, _) => format!("{} hooks would be installed", event_list()),
         };
         println!("  {LABEL:<17} {shown}: {what}");
+        if let Some(c) = &plan.approvals {
+            print_approvals(&shown, c, true);
+        }
         return true;
     }
     let now = SystemTime::now();
+    let mut done: Option<Change> = None;
+    let uninstall = plan.uninstall;
+    let wanted = plan.approvals.is_some();
+    let mut also = |root: &mut Map<String, Value>| {
+        if !wanted {
+            return false;
+        }
+        let c = edit_approvals(root, uninstall);
+        let changed = c.changed;
+        done = Some(c);
+        changed
+    };
     let result = if plan.uninstall {
-        install_hook::uninstall_at(&plan.home, now)
+        install_hook::uninstall_at_with(&plan.home, now, &mut also)
     } else {
-        install_hook::install_at(&plan.home, now)
+        install_hook::install_at_with(&plan.home, now, &mut also)
     };
     match result {
         Ok(report) => {
@@ -73,6 +113,11 @@ pub fn apply(plan: Plan, dry_run: bool) -> bool {
             for l in &report.out {
                 println!("  {LABEL:<17} {l}");
             }
+            // No settings file on uninstall: nothing was there to revoke.
+            let c = done.or(plan.approvals);
+            if let Some(c) = &c {
+                print_approvals(&shown, c, false);
+            }
             true
         }
         Err(e) => {
@@ -80,4 +125,13 @@ pub fn apply(plan: Plan, dry_run: bool) -> bool {
             false
         }
     }
+}
+
+fn print_approvals(shown: &str, c: &Change, dry_run: bool) {
+    let line = match (c.changed, dry_run) {
+        (false, _) => format!("{} — no change", c.summary),
+        (true, true) => format!("would be {}", c.summary),
+        (true, false) => c.summary.clone(),
+    };
+    println!("  {APPROVALS_LABEL:<17} {shown}: {line}");
 }

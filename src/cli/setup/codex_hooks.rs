@@ -24,7 +24,10 @@ use crate::store::paths::{Layout, ensure_private_dir};
 /// Mode of the installed hook files (the same user runs and sources them).
 const HOOK_FILE_MODE: u32 = 0o700;
 
-const WHAT: &str = "$CODEX_HOME/hooks.json";
+/// How messages name the file: its path as the user knows it.
+fn what() -> String {
+    super::display(&super::ClientPaths::from_env().codex_hooks())
+}
 
 /// (event, installed script) of each managed hook, in registration order.
 pub fn managed() -> Vec<(&'static str, &'static str)> {
@@ -60,7 +63,8 @@ fn event_array<'a>(
     match hooks.entry(event.to_string()).or_insert_with(|| json!([])) {
         Value::Array(a) => Ok(a),
         other => Err(format!(
-            "{WHAT}: hooks.{event} is {} where an array was expected; fix it by hand first",
+            "{}: hooks.{event} is {} where an array was expected; fix it by hand first",
+            what(),
             kind(other)
         )),
     }
@@ -69,8 +73,8 @@ fn event_array<'a>(
 /// Register the three hooks (replacing older oxtail commands in place and
 /// dropping duplicates).
 pub fn install(text: Option<&str>, home: &Path) -> Result<Edit, String> {
-    let mut doc = JsonDoc::parse(text, WHAT)?;
-    let hooks = object_at(&mut doc.root, "hooks", WHAT)?;
+    let mut doc = JsonDoc::parse(text, &what())?;
+    let hooks = object_at(&mut doc.root, "hooks", &what())?;
     let mut done = Vec::new();
     for (event, script) in managed() {
         let want = command_for(script);
@@ -107,9 +111,10 @@ pub fn install(text: Option<&str>, home: &Path) -> Result<Edit, String> {
         }
     }
     if done.is_empty() {
-        return Ok(Edit::unchanged(
-            "PreToolUse, Stop and UserPromptSubmit hooks already registered".into(),
-        ));
+        return Ok(Edit::unchanged(format!(
+            "{} hooks already registered",
+            crate::cli::hook_assets::event_list()
+        )));
     }
     Ok(Edit::changed(doc.render(), done.join(", ")))
 }
@@ -120,7 +125,7 @@ pub fn uninstall(text: Option<&str>, home: &Path) -> Result<Edit, String> {
     if text.is_none() {
         return Ok(Edit::unchanged("no hooks.json: nothing to remove".into()));
     }
-    let mut doc = JsonDoc::parse(text, WHAT)?;
+    let mut doc = JsonDoc::parse(text, &what())?;
     let Some(Value::Object(hooks)) = doc.root.get_mut("hooks") else {
         return Ok(Edit::unchanged("no oxtail hooks: nothing to remove".into()));
     };
@@ -173,7 +178,7 @@ pub fn ensure_files(layout: &Layout, dry_run: bool) -> Result<Vec<&'static str>,
         if !dry_run {
             ensure_private_dir(&layout.hooks_dir())
                 .and_then(|_| super::config_file::replace(&path, h.text.as_bytes(), HOOK_FILE_MODE))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|e| format!("cannot write {}: {e}", super::display(&path)))?;
         }
         written.push(h.file);
     }
@@ -185,7 +190,7 @@ pub fn ensure_files(layout: &Layout, dry_run: bool) -> Result<Vec<&'static str>,
 /// (the form `hooks/list` reports), for uninstall to remove. A malformed
 /// file gives none.
 pub fn trust_keys(text: Option<&str>, home: &Path, hooks_json: &Path) -> Vec<String> {
-    let Ok(doc) = JsonDoc::parse(text, WHAT) else {
+    let Ok(doc) = JsonDoc::parse(text, &what()) else {
         return Vec::new();
     };
     let mut sources = vec![hooks_json.display().to_string()];

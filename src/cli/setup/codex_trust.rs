@@ -66,7 +66,7 @@ impl AppServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start `{} app-server`: {e}", codex.display()))?;
+            .map_err(|e| format!("cannot start `{} app-server`: {e}", super::display(codex)))?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, lines) = channel();
@@ -201,7 +201,7 @@ pub fn trust(
     if before.is_empty() {
         return Err(format!(
             "Codex does not list oxtail's hooks from {}",
-            hooks_json.display()
+            super::display(hooks_json)
         ));
     }
     let pending: Vec<HookTrust> = before

@@ -16,6 +16,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// A path as messages show it (`~/…`).
+fn shown(path: &Path) -> String {
+    super::display(path)
+}
+
 /// Mode of a configuration file we create (the clients create theirs `0600`).
 const NEW_FILE_MODE: u32 = 0o600;
 
@@ -35,14 +40,14 @@ impl ConfigFile {
     /// dangling link, a directory or non-UTF-8 content is.
     pub fn load(path: &Path) -> Result<ConfigFile, String> {
         let real = resolve(path)?;
-        let text =
-            match fs::read(&real) {
-                Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-                    format!("{} is not UTF-8 text; not touching it", path.display())
-                })?),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-            };
+        let text = match fs::read(&real) {
+            Ok(bytes) => Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| format!("{} is not UTF-8 text; not touching it", shown(path)))?,
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("cannot read {}: {e}", shown(path))),
+        };
         Ok(ConfigFile {
             path: path.to_path_buf(),
             real,
@@ -62,12 +67,12 @@ impl ConfigFile {
         let current = match fs::read(&self.real) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot re-read {}: {e}", self.path.display())),
+            Err(e) => return Err(format!("cannot re-read {}: {e}", shown(&self.path))),
         };
         if current.as_deref() != self.text.as_deref().map(str::as_bytes) {
             return Err(format!(
                 "{} was changed by another program while setup ran; it was left as is: run setup again",
-                self.path.display()
+                shown(&self.path)
             ));
         }
         let mode = match fs::metadata(&self.real) {
@@ -79,9 +84,9 @@ impl ConfigFile {
             None => None,
         };
         let dir = self.real.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", shown(dir)))?;
         replace(&self.real, new_text.as_bytes(), mode)
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+            .map_err(|e| format!("cannot write {}: {e}", shown(&self.path)))?;
         Ok(backup)
     }
 
@@ -104,12 +109,12 @@ impl ConfigFile {
                 Ok(mut f) => {
                     f.write_all(old.as_bytes())
                         .and_then(|_| f.sync_all())
-                        .map_err(|e| format!("cannot write backup {}: {e}", candidate.display()))?;
+                        .map_err(|e| format!("cannot write backup {}: {e}", shown(&candidate)))?;
                     return Ok(candidate);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(format!("cannot write backup {}: {e}", candidate.display()));
+                    return Err(format!("cannot write backup {}: {e}", shown(&candidate)));
                 }
             }
         }
@@ -133,7 +138,7 @@ fn resolve(path: &Path) -> Result<PathBuf, String> {
         match fs::symlink_metadata(&current) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 let target = fs::read_link(&current)
-                    .map_err(|e| format!("cannot read link {}: {e}", current.display()))?;
+                    .map_err(|e| format!("cannot read link {}: {e}", shown(&current)))?;
                 current = if target.is_absolute() {
                     target
                 } else {
@@ -143,7 +148,7 @@ fn resolve(path: &Path) -> Result<PathBuf, String> {
             Ok(meta) if meta.is_dir() => {
                 return Err(format!(
                     "{} is a directory, not a file; not touching it",
-                    path.display()
+                    shown(path)
                 ));
             }
             Ok(_) => return Ok(current),
@@ -151,16 +156,16 @@ fn resolve(path: &Path) -> Result<PathBuf, String> {
                 if current != path {
                     return Err(format!(
                         "{} is a symlink to {}, which does not exist; fix or remove the link first",
-                        path.display(),
-                        current.display()
+                        shown(path),
+                        shown(&current)
                     ));
                 }
                 return Ok(current);
             }
-            Err(e) => return Err(format!("cannot inspect {}: {e}", current.display())),
+            Err(e) => return Err(format!("cannot inspect {}: {e}", shown(&current))),
         }
     }
-    Err(format!("{} is a symlink loop", path.display()))
+    Err(format!("{} is a symlink loop", shown(path)))
 }
 
 /// Atomically replace `target` with `bytes` (temp file in the same directory,

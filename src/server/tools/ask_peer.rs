@@ -37,7 +37,7 @@ use crate::trace;
 use crate::wake::{self, WakeMode, WakePeer, WakeStatus, Waker};
 
 use super::common::{error_result, failure, json_result, payload};
-use super::schema::{Args, Kind, Param, ToolSpec};
+use super::schema::{Args, Hints, Kind, Param, ToolSpec};
 use super::send_message::{BODY, TARGET_PARAM, target_failure};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
@@ -54,6 +54,7 @@ pub const TIMEOUT_SCHEMA_MAX: i64 = 300_000;
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "ask_peer",
+    hints: Hints::MESSAGES,
     description: "Delegate and wait: send a question to a peer in the same project root and block until it replies or the timeout elapses. \
 For back-and-forth; use send_message for fire-and-forget. \
 If no reply arrives within 500 ms the peer is woken by typing a short prompt into its verified tmux pane (Codex gets a pause before Enter; a peer that is mid-turn is not typed into: skipped_busy). \

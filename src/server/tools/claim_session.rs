@@ -7,12 +7,13 @@
 use serde_json::Value;
 
 use super::register_my_session::{SESSION_ID_PARAM, pin_and_answer};
-use super::schema::ToolSpec;
+use super::schema::{Hints, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "claim_session",
+    hints: Hints::SETS_OWN_STATE,
     description: "Pin this agent's session_id and get a compact confirmation { ok, session_id, transcript_path } (register_my_session + get_my_session in one call). The routine ceremony: run `echo $CLAUDE_CODE_SESSION_ID` (or `echo $CODEX_THREAD_ID`) in a shell tool, then call claim_session with the value. Use it in slash commands and skills.",
     params: &[SESSION_ID_PARAM],
 };

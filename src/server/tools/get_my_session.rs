@@ -9,12 +9,13 @@
 use serde_json::{Value, json};
 
 use super::common::{error_result, map_result, payload};
-use super::schema::ToolSpec;
+use super::schema::{Hints, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::server::{ServerCtx, lifecycle};
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "get_my_session",
+    hints: Hints::READ_ONLY,
     description: "Return this MCP server's own registry entry plus a per-strategy identity diagnosis. Each strategy reports a hit ({session_id, source, confidence}) or an abstention ({abstain: true, reason}) explaining why it did not fire. When `winning` is null, follow `next_step`: it gives the exact shell command that prints your session id and the tool to call with it; do not investigate each strategy. Both env and birth-time can be null in normal operation (birth-time abstains whenever 2+ agents share a project).",
     params: &[],
 };

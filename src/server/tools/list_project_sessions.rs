@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::common::{map_result, payload};
-use super::schema::{Kind, Param, ToolSpec};
+use super::schema::{Hints, Kind, Param, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::project::{path_belongs_to_project_scope, working_root};
 use crate::server::ServerCtx;
@@ -18,6 +18,7 @@ use crate::store::registry::{self, Entry};
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "list_project_sessions",
+    hints: Hints::READ_ONLY,
     description: "List the agent sessions in or under a project root, each with its client_type, client_session_id and `state` card (see set_my_state): the cheapest way to see what peers are doing. Default shape: one `sessions[]` row per agent; key on `client_session_id`, not `name` (peers sharing a tmux session share a name). `compact:true` groups co-located agents under one `tmux_sessions[]` entry instead. Pass project_root when you know it; omitted, it is inferred from the server's cwd.",
     params: &[
         Param {

@@ -2,9 +2,10 @@
 //!
 //! # Adding a tool
 //! 1. Create `src/server/tools/<name>.rs` exposing
-//!    - `pub static SPEC: ToolSpec` — name, description and a [`schema::Param`]
-//!      table; it yields both the advertised `inputSchema` and the argument
-//!      validation (type, required, length/byte/range limits, path-safe ids);
+//!    - `pub static SPEC: ToolSpec` — name, description, a [`schema::Param`]
+//!      table and its [`schema::Hints`]; it yields the advertised
+//!      `inputSchema` and `annotations` and the argument validation (type,
+//!      required, length/byte/range limits, path-safe ids);
 //!    - `pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_>` —
 //!      usually `Box::pin(async move { ... })`, returning a `CallToolResult`
 //!      built with [`common::map_result`] (compact JSON, `schema_version` first)
@@ -39,7 +40,7 @@ use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
 use serde_json::{Map, Value};
 
-pub use schema::{Args, Kind, Param, ToolSpec};
+pub use schema::{Args, Hints, Kind, Param, ToolSpec};
 
 use super::ServerCtx;
 

@@ -21,12 +21,13 @@ use crate::store::registry::{self, Entry};
 
 use super::common::off_reactor;
 use super::common::payload;
-use super::schema::ToolSpec;
+use super::schema::{Hints, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "read_my_messages",
+    hints: Hints::MESSAGES,
     description: "Drain this session's mailbox and return the messages peers sent (oldest first), each with its message_id (use it with reply_to_message) and, for an ask_peer, its request_id. \
 Claude Code sessions with the oxtail hooks usually get messages pushed mid-turn or at turn end, so this may return count:0; Codex and hookless sessions must call it. \
 Drains every mailbox of this session (sibling and earlier server processes with the same session id). \

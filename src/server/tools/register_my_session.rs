@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::common::{error_result, map_result, payload};
-use super::schema::{Kind, Param, ToolSpec};
+use super::schema::{Hints, Kind, Param, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 use crate::server::lifecycle::pin_session_id;
@@ -15,6 +15,7 @@ use crate::store::registry::Entry;
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "register_my_session",
+    hints: Hints::SETS_OWN_STATE,
     description: "Pin this MCP server's session_id directly (the registry entry is updated in place and persisted). Escape hatch for when auto-detection cannot resolve the id: read the value with `echo $CLAUDE_CODE_SESSION_ID` (or `echo $CODEX_THREAD_ID`) in a shell tool subshell. Prefer claim_session for routine use; this one is for debugging.",
     params: &[SESSION_ID_PARAM],
 };

@@ -17,7 +17,7 @@ use crate::store::registry::Entry;
 use crate::wake::{WakeArg, WakeMode, Waker};
 
 use super::common::failure;
-use super::schema::{Args, Param, ToolSpec};
+use super::schema::{Args, Hints, Param, ToolSpec};
 use super::send_message::{
     BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, target_failure, write_wake,
 };
@@ -25,6 +25,7 @@ use super::{ToolCall, ToolFuture};
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "reply_to_message",
+    hints: Hints::MESSAGES,
     description: "Reply to an inbound peer message by its message_id (as shown by the hook or read_my_messages). \
 The id is looked up in this session's own received-ledger, so you can only reply to messages delivered to you; \
 the reply goes to the original sender, carries reply_to=request_id when the inbound was an ask_peer (so the asker's wait ends), \

@@ -70,12 +70,68 @@ pub struct Param {
     pub description: &'static str,
 }
 
-/// A tool's name, description and parameters.
+/// A tool's name, description, parameters and behaviour hints.
 #[derive(Debug)]
 pub struct ToolSpec {
     pub name: &'static str,
     pub description: &'static str,
     pub params: &'static [Param],
+    pub hints: Hints,
+}
+
+/// The MCP tool annotations a tool advertises (beyond the original, which
+/// sends none): clients use them to decide on their own whether a call needs
+/// the user's approval. Every oxtail tool works on this user's oxtail peers on
+/// this machine only, so `openWorldHint` is always false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hints {
+    /// Changes nothing a peer or the user can see (a tool that only refines
+    /// its own cached identity still counts as reading).
+    pub read_only: bool,
+    /// May remove or overwrite something (meaningful when not read-only).
+    pub destructive: bool,
+    /// Repeating the call with the same arguments changes nothing more.
+    pub idempotent: bool,
+}
+
+impl Hints {
+    /// Looks things up; changes nothing.
+    pub const READ_ONLY: Hints = Hints {
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+    };
+    /// Sets this server's own identity or state card to the given value.
+    pub const SETS_OWN_STATE: Hints = Hints {
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+    };
+    /// Moves messages: sends one to a peer's mailbox, or hands the caller
+    /// what its own mailbox holds. Not read-only, but not destructive either:
+    /// nothing is lost, a message only travels from sender to receiver (a
+    /// drain returns each message once, to the agent it was for). Not
+    /// idempotent: each call moves more. (Codex asks before a tool that says
+    /// it is destructive, and `codex exec` then fails it: marking the drain
+    /// destructive would make Codex refuse to read its own mail.)
+    pub const MESSAGES: Hints = Hints {
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+    };
+
+    /// The rmcp annotations object. `destructiveHint` and `idempotentHint`
+    /// only mean something for a tool that is not read-only, so a read-only
+    /// tool sends just `readOnlyHint` and `openWorldHint`.
+    pub fn to_annotations(self) -> rmcp::model::ToolAnnotations {
+        let a = rmcp::model::ToolAnnotations::new().read_only(self.read_only);
+        let a = if self.read_only {
+            a
+        } else {
+            a.destructive(self.destructive).idempotent(self.idempotent)
+        };
+        a.open_world(false)
+    }
 }
 
 impl ToolSpec {
@@ -107,6 +163,7 @@ impl ToolSpec {
     /// The `tools/list` entry.
     pub fn to_tool(&self) -> rmcp::model::Tool {
         rmcp::model::Tool::new(self.name, self.description, self.input_schema())
+            .annotate(self.hints.to_annotations())
     }
 
     /// Validate `args`; `Err` carries the full `isError` text.
@@ -372,6 +429,7 @@ mod tests {
     static SPEC: ToolSpec = ToolSpec {
         name: "t",
         description: "d",
+        hints: Hints::READ_ONLY,
         params: &[
             Param {
                 name: "id",

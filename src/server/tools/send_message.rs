@@ -19,7 +19,7 @@ use crate::store::registry::Entry;
 use crate::wake::{self, WakeArg, WakeMode, WakePeer, WakeStatus, Waker};
 
 use super::common::{off_reactor, payload};
-use super::schema::{Args, Kind, Param, ToolSpec};
+use super::schema::{Args, Hints, Kind, Param, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 
@@ -72,6 +72,7 @@ pub fn call_off_reactor<'a>(
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "send_message",
+    hints: Hints::MESSAGES,
     description: "Fire-and-forget: queue a message for a peer agent in the same project root and return at once. \
 Target is the peer's tmux session name or its session id (UUID); peers in other projects are refused. \
 The peer sees it mid-turn or at turn end (Claude Code hooks) or by calling read_my_messages. \

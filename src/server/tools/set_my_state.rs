@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::common::{error_result, map_result, payload};
-use super::schema::{Kind, Param, ToolSpec};
+use super::schema::{Hints, Kind, Param, ToolSpec};
 use super::{ToolCall, ToolFuture};
 use crate::clock::now_s;
 use crate::server::ServerCtx;
@@ -19,6 +19,7 @@ pub const PURPOSE_MAX: usize = 200;
 
 pub static SPEC: ToolSpec = ToolSpec {
     name: "set_my_state",
+    hints: Hints::SETS_OWN_STATE,
     description: "Write a small state card onto this agent's registry entry so peers can see what it is doing without reading its transcript. One field for now, `purpose` (≤200 chars): a one-sentence \"what this agent is working on right now\". The card shows up in list_project_sessions rows. Calling with no fields is a touch: it bumps `updated_at` and keeps the content.",
     params: &[Param {
         name: "purpose",
