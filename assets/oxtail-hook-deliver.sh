@@ -7,6 +7,8 @@
 # - a mailbox is read, rendered, printed and only then emptied, while its lock
 #   is held; a mailbox whose lock is not provably ours any more (owner token
 #   changed after a long stall) is left alone;
+# - a delivery receipt is written only after the print succeeded, so a
+#   receipt never claims a delivery that did not happen;
 # - nothing is emptied when the write to stdout failed;
 # - one hook never spins on a lock while it already holds another one.
 
@@ -55,6 +57,58 @@ oxh_still_ours() {
   [ -n "$cur" ] && [ "$cur" = "${OXH_TOKENS[$1]}" ]
 }
 
+# ------------------------------------------------------------- receipts ----
+
+# oxh_now_ms: OXH_NOW_MS = milliseconds since the epoch from bash 5's
+# EPOCHREALTIME (no process); empty on older bash (awk then uses its own
+# clock, in whole seconds).
+oxh_now_ms() {
+  OXH_NOW_MS=
+  local t=${EPOCHREALTIME:-} s f
+  case "$t" in
+    *[!0-9.]* | '' | *.*.*) return 0 ;;
+  esac
+  s=${t%.*}
+  f=${t#*.}000
+  OXH_NOW_MS=$s${f:0:3}
+}
+
+# oxh_split_render OUT: split the renderer's output in one linear pass (bash
+# prefix/suffix patterns are quadratic when the match is far from the start)
+# into OXH_PLAN (first line), OXH_RECEIPTS (array of "<id>\t<json>") and
+# OXH_JSON (the envelope, last line, the only one starting with "{").
+oxh_split_render() {
+  local IFS=$'\n' parts n glob=
+  case $- in *f*) ;; *) glob=1; set -f ;; esac
+  parts=($1)
+  [ -z "$glob" ] || set +f
+  n=${#parts[@]}
+  OXH_PLAN=${parts[0]}
+  OXH_JSON=
+  OXH_RECEIPTS=()
+  [ "$n" -gt 1 ] || return 0
+  case "${parts[n - 1]}" in '{'*) OXH_JSON=${parts[n - 1]} ;; esac
+  [ "$n" -gt 2 ] && OXH_RECEIPTS=("${parts[@]:1:n-2}")
+  return 0
+}
+
+# oxh_write_receipts: publish one receipt per OXH_RECEIPTS line as
+# ~/.oxtail/receipts/<id>, write-once (noclobber: an existing receipt, or a
+# link in its place, is never written through), builtins only. Best effort.
+oxh_write_receipts() {
+  [ ${#OXH_RECEIPTS[@]} -gt 0 ] || return 0
+  local d=$OXH_DIR/receipts line id
+  [ -d "$d" ] || mkdir -p -m 700 "$d" 2>/dev/null || return 0
+  [ -L "$d" ] && return 0
+  set -C
+  for line in "${OXH_RECEIPTS[@]}"; do
+    id=${line%%$'\t'*}
+    case "$id" in '' | *[!0-9a-f]*) continue ;; esac
+    { printf '%s' "${line#*$'\t'}" >"$d/$id"; } 2>/dev/null
+  done
+  set +C
+}
+
 # ------------------------------------------------------------ rendering ----
 
 
@@ -72,20 +126,27 @@ oxh_deliver() {
   fi
   oxh_lock_all
   [ ${#OXH_FILES[@]} -gt 0 ] || return 1
+  oxh_now_ms
   tmp=.tmp.$$.hook$RANDOM
   if [ "${2:-}" = payload ]; then
     out=$(OXH_MODE=render OXH_PAYLOAD=1 OXH_HEAD=$OXH_HEAD OXH_SID=$OXH_SID OXH_EVENT=$event \
-      OXH_TMP=$tmp exec awk -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null <<<"$rest")
+      OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS exec awk -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null <<<"$rest")
   else
-    out=$(OXH_MODE=render OXH_EVENT=$event OXH_TMP=$tmp \
+    out=$(OXH_MODE=render OXH_SID=$OXH_SID OXH_EVENT=$event OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS \
       exec awk -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
   fi
-  plan=${out%%$'\n'*}
-  json=${out#*$'\n'}
-  [ "$json" != "$out" ] || json=
+  oxh_split_render "$out"
+  plan=$OXH_PLAN
+  json=$OXH_JSON
   if [ -n "$json" ]; then
-    # Drain only when the write reached stdout (a closed stdout keeps the mail).
-    if printf '%s' "$json" 2>/dev/null; then printed=0; else plan=; fi
+    # Drain only when the write reached stdout (a closed stdout keeps the
+    # mail); receipts only for what reached it.
+    if printf '%s' "$json" 2>/dev/null; then
+      printed=0
+      oxh_write_receipts
+    else
+      plan=
+    fi
   fi
   for item in $plan; do
     idx=$((${item%%:*} - 1))

@@ -1,5 +1,6 @@
-//! The delivery primitive (messaging.md §7): record in the receiver's ledger,
-//! then append to the target mailbox.
+//! The delivery primitive (messaging.md §7): record in the receiver's ledger
+//! and (for a fresh message) in the sender's outbox, then append to the target
+//! mailbox.
 //!
 //! Invariant defended: the ledger record is written strictly before the
 //! mailbox line becomes visible, so every id a hook or drain can show a
@@ -13,6 +14,7 @@ use crate::store::error::StoreResult;
 use crate::store::ledger;
 use crate::store::mailbox;
 use crate::store::message::{Message, NewMessage};
+use crate::store::outbox;
 use crate::store::paths::Layout;
 use crate::trace;
 
@@ -27,7 +29,20 @@ pub fn deliver(
     opts: &NewMessage<'_>,
 ) -> StoreResult<Message> {
     let msg = Message::build(body, from_session_id, opts);
-    deliver_existing(layout, receiver_session_id, target_pid, &msg)?;
+    msg.to_line()?;
+    // The sender's record, before the line is visible (so a message the
+    // receiver can already see always has one); best effort, like the ledger.
+    let sent = outbox::Sent::of(&msg, receiver_session_id, target_pid);
+    if let Err(e) = outbox::record(layout, &sent) {
+        trace::event(
+            "outbox_write_failed",
+            json!({"message_id": msg.id(), "error": e.to_string()}),
+        );
+    }
+    if let Err(e) = deliver_existing(layout, receiver_session_id, target_pid, &msg) {
+        outbox::forget(layout, &sent.message_id);
+        return Err(e);
+    }
     Ok(msg)
 }
 

@@ -117,13 +117,18 @@ impl McpClient {
 
     /// Write one raw line (a `\n` is added).
     pub fn send_line(&mut self, line: &str) -> Result<(), String> {
+        self.send_bytes(line.as_bytes())
+    }
+
+    /// Write one raw line of any bytes, valid UTF-8 or not (a `\n` is added).
+    pub fn send_bytes(&mut self, line: &[u8]) -> Result<(), String> {
         let name = &self.name;
         let stdin = self
             .stdin
             .as_mut()
             .ok_or_else(|| format!("{name}: stdin already closed"))?;
         let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(line);
         bytes.push(b'\n');
         stdin
             .write_all(&bytes)
@@ -206,6 +211,15 @@ impl McpClient {
             self.absorb(line, None);
         }
         self.stash.contains_key(&id.to_string())
+    }
+
+    /// Responses that arrived and were never waited for (say a second answer
+    /// to one request), once everything printed so far is read. Never blocks.
+    pub fn unclaimed(&mut self) -> Vec<Value> {
+        while let Ok(line) = self.lines.try_recv() {
+            self.absorb(line, None);
+        }
+        self.stash.values().cloned().collect()
     }
 
     /// Sort one line: the response to `want` (or an orphan error) is
@@ -407,7 +421,9 @@ mod tests {
         );
         assert!(matches!(c.answer(&json!(1), t), Answer::Response(v) if v["result"]["n"] == 1));
         assert!(c.ready(2), "the early answer to 2 was stashed");
+        assert_eq!(c.unclaimed().len(), 1);
         assert_eq!(c.wait(2, t).unwrap()["result"]["n"], 2);
+        assert!(c.unclaimed().is_empty());
         assert_eq!(c.garbage(), ["junk\n", r#"{"id":7}"#]);
         assert!(matches!(c.response(&json!(3), t), Answer::Gone));
         assert!(c.wait(3, t).unwrap_err().contains("closed its stdout"));

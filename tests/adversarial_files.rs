@@ -11,7 +11,12 @@
 //!   (by `read_my_messages` and by the hook), replies still resolve, the
 //!   server keeps answering.
 //! - A mailbox that is a symlink out of `~/.oxtail`: no send, drain or hook
-//!   writes or truncates the file it points to.
+//!   writes or truncates the file it points to; the next send replaces the
+//!   link with a regular mailbox.
+//! - A received-ledger that is a symlink: `reply_to_message` answers
+//!   `message-not-found` with a reason (never a bare OS error), and the next
+//!   delivery replaces the link, so replies work again.
+//! - A FIFO as a ledger or mailbox: no tool hangs on it.
 //! - Session ids with `/` or `..` (from the environment, from tool arguments,
 //!   from hook payloads): nothing is written outside `~/.oxtail`.
 
@@ -316,13 +321,19 @@ fn garbage_lines() -> Vec<Vec<u8>> {
     ]
 }
 
-#[test]
-fn hostile_mailbox_lines_never_cost_valid_messages() {
-    let world = World::new();
+/// Two servers in `world`: a receiver claimed as `SID_R`, a sender as `SID_S`.
+fn receiver_and_sender(world: &World) -> (Server, Server) {
     let mut r = world.server(&[]);
     let mut s = world.server(&[]);
     r.claim(SID_R);
     s.claim(SID_S);
+    (r, s)
+}
+
+#[test]
+fn hostile_mailbox_lines_never_cost_valid_messages() {
+    let world = World::new();
+    let (mut r, mut s) = receiver_and_sender(&world);
     let mailbox = world.layout().mailbox(r.pid);
     let mut sent = Vec::new();
     for (i, g) in garbage_lines().iter().enumerate() {
@@ -426,10 +437,7 @@ fn hostile_mailbox_lines_never_cost_valid_messages() {
 #[test]
 fn a_symlinked_mailbox_never_writes_outside_the_store() {
     let world = World::new();
-    let mut r = world.server(&[]);
-    let mut s = world.server(&[]);
-    r.claim(SID_R);
-    s.claim(SID_S);
+    let (mut r, mut s) = receiver_and_sender(&world);
     let outside: PathBuf = world.root().join("victim.jsonl");
     // The outside file holds a valid-looking record, so a reader that follows
     // the link would "deliver" it and then truncate it.
@@ -442,7 +450,7 @@ fn a_symlinked_mailbox_never_writes_outside_the_store() {
         symlink(&outside, &mailbox).unwrap();
     };
     let mut violations = Vec::new();
-    let mut check = |what: &str, shown: &str| {
+    let check = |what: &str, shown: &str, violations: &mut Vec<String>| {
         if fs::read(&outside).unwrap() != victim {
             violations.push(format!("{what} wrote through the symlinked mailbox"));
         }
@@ -452,45 +460,161 @@ fn a_symlinked_mailbox_never_writes_outside_the_store() {
     };
 
     relink();
+    // A send replaces the link with a regular mailbox holding the message.
     let sent = s.tool(
         "send_message",
         json!({"target": SID_R, "body": "through the link?"}),
     );
-    check("send_message", "");
+    check("send_message", "", &mut violations);
+    if !sent.as_ref().is_ok_and(|v| v["ok"] == true) {
+        violations.push(format!("send_message to a symlinked mailbox: {sent:?}"));
+    }
+    if !fs::symlink_metadata(&mailbox).is_ok_and(|m| m.is_file())
+        || !fs::read_to_string(&mailbox).is_ok_and(|t| t.contains("through the link?"))
+    {
+        violations.push("the send did not replace the mailbox link".into());
+    }
     relink();
     let (code, out, _) = world.run_hook("pretooluse.sh", &pre_payload(SID_R));
     assert_eq!(code, Some(0));
-    check("the PreToolUse hook", &out);
+    check("the PreToolUse hook", &out, &mut violations);
     relink();
     let read = r.tool("read_my_messages", json!({}));
-    check("read_my_messages", &format!("{read:?}"));
+    check("read_my_messages", &format!("{read:?}"), &mut violations);
+    if !read.as_ref().is_ok_and(|v| v["ok"] == true) {
+        violations.push(format!("read_my_messages on a symlinked mailbox: {read:?}"));
+    }
     relink();
     let (_, out, _) = world.run_hook(
         "stop.sh",
         &json!({"session_id": SID_R, "hook_event_name": "Stop", "stop_hook_active": false})
             .to_string(),
     );
-    check("the Stop hook", &out);
-
-    // The ledger path as a symlink: recording replaces the link, not the file.
-    let ledger = world.layout().ledger(SID_R);
-    fs::create_dir_all(ledger.parent().unwrap()).unwrap();
-    let outside_ledger = world.root().join("victim-ledger.jsonl");
-    fs::write(&outside_ledger, b"keep\n").unwrap();
-    let _ = fs::remove_file(&ledger);
-    symlink(&outside_ledger, &ledger).unwrap();
+    check("the Stop hook", &out, &mut violations);
     let _ = fs::remove_file(&mailbox);
-    let _ = s.tool(
-        "send_message",
-        json!({"target": SID_R, "body": "ledger link"}),
-    );
-    if fs::read(&outside_ledger).unwrap() != b"keep\n" {
-        violations.push("the ledger write went through its symlink".into());
-    }
     assert!(r.alive() && s.alive());
     assert!(
         violations.is_empty(),
         "{violations:#?} (send answered {sent:?})"
+    );
+}
+
+/// A received-ledger that is a symlink (to a file outside `~/.oxtail` that
+/// holds a valid record, or dangling) is never read or written through:
+/// `reply_to_message` answers `message-not-found` with a reason, never a bare
+/// OS error, and the next delivery replaces the link with a regular file, so
+/// replies work again.
+#[test]
+fn a_symlinked_ledger_answers_with_a_reason_and_is_replaced_by_the_next_delivery() {
+    let world = World::new();
+    let (mut r, mut s) = receiver_and_sender(&world);
+    let first = s
+        .tool("send_message", json!({"target": SID_R, "body": "first"}))
+        .unwrap();
+    let first_id = first["message_id"].as_str().unwrap().to_string();
+    let ledger = world.layout().ledger(SID_R);
+    let outside = world.root().join("victim-ledger.jsonl");
+    // The outside file holds the very record, so a reader that follows the
+    // link would resolve it.
+    let victim = fs::read(&ledger).unwrap();
+    fs::write(&outside, &victim).unwrap();
+    for target in [outside.clone(), world.root().join("dangling")] {
+        fs::remove_file(&ledger).unwrap();
+        symlink(&target, &ledger).unwrap();
+        let v = r
+            .tool(
+                "reply_to_message",
+                json!({"message_id": first_id, "body": "through the link?"}),
+            )
+            .unwrap_or_else(|e| panic!("bare error for a symlinked ledger: {e}"));
+        assert_eq!(v["ok"], false, "{v}");
+        assert_eq!(v["error"], "message-not-found", "{v}");
+        assert_eq!(v["reason"], "ledger-is-symlink", "{v}");
+        let message = v["message"].as_str().unwrap();
+        assert!(!message.contains("os error"), "{message}");
+        assert!(message.contains("send_message"), "{message}");
+    }
+    // The next delivery replaces the link, never touching its target.
+    fs::remove_file(&ledger).unwrap();
+    symlink(&outside, &ledger).unwrap();
+    let second = s
+        .tool("send_message", json!({"target": SID_R, "body": "second"}))
+        .unwrap();
+    assert_eq!(second["ok"], true, "{second}");
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        victim,
+        "written through the link"
+    );
+    let meta = fs::symlink_metadata(&ledger).unwrap();
+    assert!(meta.is_file(), "the ledger is still a link");
+    let v = r
+        .tool(
+            "reply_to_message",
+            json!({"message_id": second["message_id"], "body": "ack"}),
+        )
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    // The record that only the link's target held is not resolved.
+    let v = r
+        .tool(
+            "reply_to_message",
+            json!({"message_id": first_id, "body": "x"}),
+        )
+        .unwrap();
+    assert_eq!(v["error"], "message-not-found", "{v}");
+    assert!(v.get("reason").is_none(), "{v}");
+    assert!(
+        world.traces("received_ledger_write_failed").is_empty(),
+        "the delivery to the symlinked ledger failed to record"
+    );
+    assert!(r.alive() && s.alive());
+}
+
+/// A FIFO planted as a ledger or a mailbox never hangs a tool: the lookup
+/// answers with a reason, a send fails with the path and its kind.
+#[test]
+fn fifo_store_files_never_hang_a_tool() {
+    let world = World::new();
+    let (mut r, mut s) = receiver_and_sender(&world);
+    let sent = s
+        .tool("send_message", json!({"target": SID_R, "body": "one"}))
+        .unwrap();
+    let ledger = world.layout().ledger(SID_R);
+    fs::remove_file(&ledger).unwrap();
+    mkfifo(&ledger);
+    let v = r
+        .tool(
+            "reply_to_message",
+            json!({"message_id": sent["message_id"], "body": "x"}),
+        )
+        .unwrap();
+    assert_eq!(
+        (v["error"].as_str(), v["reason"].as_str()),
+        (Some("message-not-found"), Some("ledger-unreadable")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("FIFO"), "{v}");
+    let mailbox = world.layout().mailbox(r.pid);
+    let _ = fs::remove_file(&mailbox);
+    mkfifo(&mailbox);
+    let err = s
+        .tool("send_message", json!({"target": SID_R, "body": "two"}))
+        .expect_err("a send into a FIFO mailbox must fail");
+    assert!(err.contains(&format!("{}.jsonl is a FIFO", r.pid)), "{err}");
+    let read = r.tool("read_my_messages", json!({})).unwrap();
+    assert_eq!(read["mailboxes_skipped"], 1, "{read}");
+    assert!(r.alive() && s.alive());
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {}",
+        path.display()
     );
 }
 

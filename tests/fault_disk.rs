@@ -194,9 +194,10 @@ fn full_disk_hook_drain_loses_nothing() {
     }
 }
 
+/// (1 MiB: every sent message also leaves a 4 KiB outbox record there.)
 fn hook_drain_on_full_disk(count: usize) {
     let world = World::new();
-    let Some(_mnt) = Tmpfs::mount(world.layout().root(), "256k") else {
+    let Some(_mnt) = Tmpfs::mount(world.layout().root(), "1m") else {
         return;
     };
     let mut r = world.server(&[]);

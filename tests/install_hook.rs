@@ -422,11 +422,11 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("stop", "9f3000dd790765b3"),
         ("userpromptsubmit", "aed47624dcb4ef73"),
         ("common", "967d34b07338376d"),
-        ("deliver", "602001f7a933bfb4"),
-        ("awk", "a06bdc0efe9ad87a"),
+        ("deliver", "c07d27e5c8b15d06"),
+        ("awk", "0e7bf39ab8dc7fd8"),
         ("lock", "d6f6285fa2efc9ae"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 9);
+    assert_eq!(HOOK_MARKER_VERSION, 10);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(

@@ -41,9 +41,13 @@ fn send_then_read_with_ids_provenance_and_unicode() {
             "ok",
             "message_id",
             "target_session_id",
-            "target_server_pid"
-        ]
+            "target_server_pid",
+            "delivery_outlook",
+            "hint"
+        ],
+        "the 0.14 keys in order, then the outlook"
     );
+    assert_eq!(sent["delivery_outlook"], "unknown_liveness");
     assert_eq!(sent["target_session_id"], SID_B);
     assert_eq!(sent["target_server_pid"], b.pid);
     let id = sent["message_id"].as_str().unwrap().to_string();

@@ -196,9 +196,14 @@ fn tools_advertise_annotations() {
     s.initialize("claude-code");
     let list = s.request("tools/list", Value::Null);
     let tools = list["result"]["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 10);
+    assert_eq!(tools.len(), 11);
     let hints = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["annotations"].clone();
-    for n in ["list_project_sessions", "read_session", "get_my_session"] {
+    for n in [
+        "list_project_sessions",
+        "read_session",
+        "get_my_session",
+        "message_status",
+    ] {
         assert_eq!(
             hints(n),
             json!({"readOnlyHint": true, "openWorldHint": false}),
@@ -335,7 +340,7 @@ fn registry_entry_shape_on_disk() {
     assert_eq!(v["client"]["cwd"], sb.proj().to_string_lossy().as_ref());
     assert_eq!(
         v["capabilities"],
-        json!({"mailbox": {"reply_to": true, "provenance": true, "push_budget": true}})
+        json!({"mailbox": {"reply_to": true, "provenance": true, "push_budget": true, "receipts": true}})
     );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(s.entry_path())

@@ -356,3 +356,34 @@ fn peek_tail_reads_the_newest_records_without_the_lock() {
     assert!(ledger::peek_tail(&l, "", 5).unwrap().is_empty());
     assert!(ledger::peek_tail(&l, THIRD, 5).unwrap().is_empty());
 }
+
+#[test]
+fn a_symlinked_ledger_is_refused_by_lookups_and_replaced_by_the_next_record() {
+    let (t, l) = layout();
+    let old = Message::build("old", Some(SEND), &NewMessage::default());
+    let outside = t.path().join("outside.jsonl");
+    fs::write(&outside, format!("{}\n", old.to_record_json())).unwrap();
+    fs::create_dir_all(l.received_dir()).unwrap();
+    std::os::unix::fs::symlink(&outside, l.ledger(RECV)).unwrap();
+    let err = ledger::lookup(&l, RECV, old.id().unwrap()).unwrap_err();
+    assert!(err.is_symlink(), "{err}");
+    let new = Message::build("new", Some(SEND), &NewMessage::default());
+    ledger::record(&l, RECV, &new).unwrap();
+    let meta = fs::symlink_metadata(l.ledger(RECV)).unwrap();
+    assert!(meta.is_file(), "the link was not replaced");
+    assert_eq!(
+        fs::read_to_string(&outside).unwrap(),
+        format!("{}\n", old.to_record_json()),
+        "the link's target changed"
+    );
+    assert_eq!(
+        ledger::lookup(&l, RECV, new.id().unwrap()).unwrap(),
+        Some(new)
+    );
+    assert_eq!(ledger::lookup(&l, RECV, old.id().unwrap()).unwrap(), None);
+    let link = l.ledger(RECV).display().to_string();
+    assert!(
+        !traces("store_symlink_replaced", &link).is_empty(),
+        "the replacement is traced"
+    );
+}

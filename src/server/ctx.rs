@@ -7,10 +7,11 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
+use super::after_reply::AfterReply;
 use crate::identity::EnvVars;
 use crate::store::paths::Layout;
 use crate::store::registry::{self, Entry};
@@ -24,6 +25,8 @@ pub struct ServerCtx {
     pub env: EnvVars,
     /// The tmux server peers live on.
     pub tmux: Tmux,
+    /// Actions that wait for a tool's answer to reach stdout (receipts).
+    pub after_reply: Arc<AfterReply>,
     entry: Mutex<Entry>,
     client_name: Mutex<Option<String>>,
     retries_scheduled: AtomicBool,
@@ -36,6 +39,7 @@ impl ServerCtx {
             layout,
             env,
             tmux,
+            after_reply: Arc::new(AfterReply::default()),
             entry: Mutex::new(entry),
             client_name: Mutex::new(None),
             retries_scheduled: AtomicBool::new(false),

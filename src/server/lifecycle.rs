@@ -20,8 +20,9 @@ use crate::clock::now_s;
 use crate::identity::detect::{self, Diagnosis};
 use crate::identity::{self, EnvVars, SOURCE_TOOLS_CALL_META, sticky};
 use crate::store::mailbox;
-use crate::store::paths::Layout;
+use crate::store::paths::{Layout, ensure_private_dir};
 use crate::store::registry::{ClientType, Entry};
+use crate::store::{outbox, receipts};
 use crate::trace;
 use crate::transcripts::{codex, transcript_path_for};
 use crate::wake::tmux::Tmux;
@@ -158,6 +159,15 @@ pub fn refine(ctx: &ServerCtx, trigger: &str) -> Option<Diagnosis> {
     }
     recover_sticky(ctx);
     diag
+}
+
+/// Periodic store upkeep of a running server: the receipt and outbox
+/// retention (and the receipts directory the hooks write into exists).
+pub fn housekeeping(layout: &Layout) {
+    let _ = ensure_private_dir(&layout.receipts_dir());
+    let now = crate::clock::now_ms();
+    receipts::gc(layout, now, receipts::RETENTION);
+    outbox::gc(layout, now, receipts::RETENTION);
 }
 
 /// `notifications/initialized`: refine, then schedule the late re-detect

@@ -9,10 +9,12 @@
 //! the session, the entry file is removed and the process exits within about a
 //! second (in-flight tools are told to stop through the shutdown signal).
 
+pub mod after_reply;
 pub mod ctx;
 pub mod handler;
 pub mod lifecycle;
 pub mod stdin_guard;
+pub mod stdout_guard;
 pub mod tmux_query;
 pub mod tools;
 
@@ -39,6 +41,9 @@ const EOF_GRACE: Duration = Duration::from_millis(500);
 
 /// Delay before the process-tree tmux binding runs (off the handshake path).
 const LATE_BIND_DELAY: Duration = Duration::from_millis(50);
+
+/// How often a running server prunes receipts and outbox records.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 
 /// An `AsyncRead` that reports end-of-file on a watch channel, so the server
 /// can exit promptly even when rmcp would wait for in-flight handlers.
@@ -99,6 +104,11 @@ async fn run() -> i32 {
         inner: stdin_guard::StdinGuard::new(reader),
         eof: eof_tx,
     };
+    // rmcp → id-null fix-up → flush notifications (receipts) → stdout.
+    let writer = stdout_guard::StdoutGuard::new(after_reply::StdoutTap::new(
+        writer,
+        Arc::clone(&ctx.after_reply),
+    ));
     let handler = Handler {
         ctx: Arc::clone(&ctx),
     };
@@ -106,7 +116,16 @@ async fn run() -> i32 {
     tokio::spawn(async move {
         // After the handshake: the tmux/ps spawns must not slow it down.
         tokio::time::sleep(LATE_BIND_DELAY).await;
-        let _ = tokio::task::spawn_blocking(move || lifecycle::bind_tmux_late(&late)).await;
+        let l = Arc::clone(&late);
+        let _ = tokio::task::spawn_blocking(move || lifecycle::bind_tmux_late(&l)).await;
+        while !late.is_shutting_down() {
+            let layout = late.layout.clone();
+            let _ = tokio::task::spawn_blocking(move || lifecycle::housekeeping(&layout)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+                _ = late.shutdown_requested() => {}
+            }
+        }
     });
     if ctx.entry().client.client_type == ClientType::ClaudeCode {
         // server.md §1.8: one stderr line when the hooks are missing or stale;
@@ -136,6 +155,8 @@ async fn run() -> i32 {
         _ = signals => {}
     }
     ctx.request_shutdown();
+    // Answers that never left: their drained messages go back to the mailbox.
+    ctx.after_reply.fail_all();
     lifecycle::cleanup(&ctx);
     0
 }

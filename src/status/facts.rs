@@ -94,7 +94,15 @@ pub struct Facts {
 }
 
 /// Read the store (and the process table) once.
-pub fn gather(layout: &Layout, sources: &Sources<'_>, scope: &Scope, now_ms: i64) -> Facts {
+/// `log_limit`: how many messages the log will show (their receipts are
+/// read; `None`: no log).
+pub fn gather(
+    layout: &Layout,
+    sources: &Sources<'_>,
+    scope: &Scope,
+    now_ms: i64,
+    log_limit: Option<usize>,
+) -> Facts {
     let now_s = now_ms.div_euclid(1000);
     let raw = registry::read_all_passive(layout);
     let mailboxes = read_mailboxes(layout);
@@ -133,16 +141,11 @@ pub fn gather(layout: &Layout, sources: &Sources<'_>, scope: &Scope, now_ms: i64
         }
     }
     let receipts_recorded = sources.receipts.recorded();
-    let mut receipts = HashMap::new();
-    if receipts_recorded {
-        for id in ledgers.values().flatten().filter_map(Message::id) {
-            if !receipts.contains_key(id)
-                && let Some(r) = sources.receipts.receipt(id)
-            {
-                receipts.insert(id.to_string(), r);
-            }
-        }
-    }
+    let receipts = if receipts_recorded {
+        wanted_receipts(sources, &entries, &mailboxes, &ledgers, log_limit)
+    } else {
+        HashMap::new()
+    };
     Facts {
         now_ms,
         scope: scope.clone(),
@@ -154,6 +157,51 @@ pub fn gather(layout: &Layout, sources: &Sources<'_>, scope: &Scope, now_ms: i64
         receipts,
         asks: sources.asks.recorded().then(|| sources.asks.open_asks()),
     }
+}
+
+/// The receipts the model can use, and no more (each is a file read): per
+/// agent, newest first, the ledger records until the first one with a
+/// receipt (its last delivery; queued ones cannot have been delivered), and
+/// the newest `log_limit` records of each ledger (a superset of the log's).
+fn wanted_receipts(
+    sources: &Sources<'_>,
+    entries: &[EntryFacts],
+    mailboxes: &BTreeMap<u32, BoxFacts>,
+    ledgers: &HashMap<String, Vec<Message>>,
+    log_limit: Option<usize>,
+) -> HashMap<String, Receipt> {
+    let mut found: HashMap<String, Option<Receipt>> = HashMap::new();
+    let mut lookup = |id: &str| {
+        found
+            .entry(id.to_string())
+            .or_insert_with(|| sources.receipts.receipt(id))
+            .is_some()
+    };
+    for (sid, tail) in ledgers {
+        let queued: HashSet<&str> = entries
+            .iter()
+            .filter(|e| e.entry.client.id() == Some(sid.as_str()))
+            .filter_map(|e| mailboxes.get(&e.entry.server_pid))
+            .flat_map(|b| b.queued.iter().map(|q| q.id.as_str()))
+            .collect();
+        for id in tail.iter().rev().filter_map(Message::id) {
+            if !queued.contains(id) && lookup(id) {
+                break;
+            }
+        }
+        for id in tail
+            .iter()
+            .rev()
+            .take(log_limit.unwrap_or(0))
+            .filter_map(Message::id)
+        {
+            lookup(id);
+        }
+    }
+    found
+        .into_iter()
+        .filter_map(|(id, r)| r.map(|r| (id, r)))
+        .collect()
 }
 
 /// Peek every non-empty mailbox file.

@@ -26,6 +26,7 @@ pub fn snapshot(layout: &Layout, scope: &Scope, opts: &Options) -> Snapshot {
         &store_sources.sources(),
         scope,
         crate::clock::now_ms(),
+        opts.log,
     );
     model::build(&facts, opts)
 }

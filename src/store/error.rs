@@ -21,6 +21,10 @@ pub enum StoreError {
         path: PathBuf,
         source: io::Error,
     },
+    /// The store file at `path` is not a regular file (`kind`: "symlink",
+    /// "directory", "FIFO", …); it was neither read nor written through.
+    /// Display: `<path> is a <kind>, not a regular file`.
+    NotRegular { path: PathBuf, kind: &'static str },
     /// A record could not be serialised into a valid mailbox line (e.g. its `id`
     /// is not 16 lowercase hex, §2.2); nothing was written.
     InvalidRecord { reason: String },
@@ -40,6 +44,22 @@ impl StoreError {
     pub fn is_lock_timeout(&self) -> bool {
         matches!(self, StoreError::LockTimeout { .. })
     }
+
+    /// True for an I/O failure because the file (or its directory) is missing.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+
+    /// True when the store file was a symlink (never followed).
+    pub fn is_symlink(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotRegular {
+                kind: "symlink",
+                ..
+            }
+        )
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -50,6 +70,9 @@ impl fmt::Display for StoreError {
             }
             StoreError::Io { op, path, source } => {
                 write!(f, "{op} {}: {source}", path.display())
+            }
+            StoreError::NotRegular { path, kind } => {
+                write!(f, "{} is a {kind}, not a regular file", path.display())
             }
             StoreError::InvalidRecord { reason } => {
                 write!(f, "refusing to write an invalid mailbox record: {reason}")
@@ -72,7 +95,9 @@ impl From<StoreError> for io::Error {
         let kind = match &e {
             StoreError::LockTimeout { .. } => io::ErrorKind::WouldBlock,
             StoreError::Io { source, .. } => source.kind(),
-            StoreError::InvalidRecord { .. } => io::ErrorKind::InvalidData,
+            StoreError::NotRegular { .. } | StoreError::InvalidRecord { .. } => {
+                io::ErrorKind::InvalidData
+            }
         };
         io::Error::new(kind, e.to_string())
     }

@@ -12,9 +12,14 @@
 //!   keep their raw bytes (so survivors are written back byte-exact even when
 //!   they hold invalid UTF-8) and are decoded lossily (U+FFFD) only for parsing;
 //! - files this module creates are `0600`; an existing looser file is tightened;
-//! - a store file that is a symlink is never followed (`O_NOFOLLOW`): reading,
-//!   appending or truncating it fails instead of touching a file elsewhere
-//!   (beyond the original, which follows the link).
+//! - a store file that is a symlink is never followed (`O_NOFOLLOW`): reading
+//!   or truncating it fails with [`StoreError::NotRegular`] instead of
+//!   touching a file elsewhere, and appending replaces the link itself with a
+//!   regular file holding just the new bytes (rename in the same directory;
+//!   the link's target is never read or written) — beyond the original,
+//!   which follows the link;
+//! - nothing blocks on a FIFO planted as a store file (`O_NONBLOCK` on open):
+//!   a store file that is not a regular file is refused with its kind.
 
 use std::borrow::Cow;
 use std::fs;
@@ -26,18 +31,77 @@ use std::time::Duration;
 use super::error::{StoreError, StoreResult};
 use super::paths::{FILE_MODE, is_message_id};
 
+/// Open the store file `path` with `opts`, never through a symlink and never
+/// blocking on a FIFO; anything but a regular file is
+/// [`StoreError::NotRegular`].
+fn open_regular(
+    path: &Path,
+    opts: &mut fs::OpenOptions,
+    op: &'static str,
+) -> StoreResult<fs::File> {
+    let not_regular = |path: &Path| -> Option<StoreError> {
+        let kind = kind_name(fs::symlink_metadata(path).ok()?.file_type())?;
+        Some(StoreError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        })
+    };
+    match opts
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => {
+            let kind = f.metadata().ok().and_then(|m| kind_name(m.file_type()));
+            match kind {
+                None => Ok(f),
+                Some(kind) => Err(StoreError::NotRegular {
+                    path: path.to_path_buf(),
+                    kind,
+                }),
+            }
+        }
+        Err(e) => Err(not_regular(path).unwrap_or_else(|| StoreError::io(op, path, e))),
+    }
+}
+
+/// The kind of a file that is not a regular file; `None` for a regular one.
+fn kind_name(t: fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if t.is_file() {
+        return None;
+    } else if t.is_symlink() {
+        "symlink"
+    } else if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "device"
+    })
+}
+
 /// Append `bytes` to `path` (created `0600` if missing), first writing a `\n`
 /// when the file is non-empty and does not end with one (§3.1). One `write`
-/// call carries the whole payload. Call under the file's lock.
+/// call carries the whole payload. A symlink at `path` is replaced by a
+/// regular file holding just `bytes` (traced `store_symlink_replaced`); its
+/// target is neither read nor written. Call under the file's lock.
 pub fn append_healing(path: &Path, bytes: &[u8]) -> StoreResult<()> {
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| StoreError::io("open", path, e))?;
+    let mut opts = fs::OpenOptions::new();
+    opts.read(true).append(true).create(true).mode(FILE_MODE);
+    let mut f = match open_regular(path, &mut opts, "open") {
+        Ok(f) => f,
+        Err(e) if e.is_symlink() => {
+            atomic_replace(path, bytes)?;
+            crate::trace::event(
+                "store_symlink_replaced",
+                serde_json::json!({"path": path.display().to_string()}),
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let meta = f.metadata().map_err(|e| StoreError::io("stat", path, e))?;
     tighten(path, &meta);
     let mut heal = false;
@@ -180,22 +244,17 @@ pub fn gc_records(dir: &Path, now_ms: i64, retention: Duration) -> usize {
     removed
 }
 
-/// The whole file, or `None` when it does not exist.
+/// The whole file, or `None` when it does not exist. A symlink or any other
+/// non-regular file is [`StoreError::NotRegular`] (never read through).
 pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
-    let read = || -> io::Result<Vec<u8>> {
-        let mut f = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)?;
-        let mut b = Vec::new();
-        io::Read::read_to_end(&mut f, &mut b)?;
-        Ok(b)
+    let mut f = match open_regular(path, fs::OpenOptions::new().read(true), "read") {
+        Ok(f) => f,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
     };
-    match read() {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io("read", path, e)),
-    }
+    let mut b = Vec::new();
+    io::Read::read_to_end(&mut f, &mut b).map_err(|e| StoreError::io("read", path, e))?;
+    Ok(Some(b))
 }
 
 /// The end of `path`, cut at a line boundary, holding at least `min_lines`
@@ -247,18 +306,14 @@ pub fn read_tail(path: &Path, min_lines: usize) -> StoreResult<Option<Vec<u8>>> 
 }
 
 /// Truncate `path` to length 0 in place (inode kept, as the hooks do);
-/// a missing file is fine.
+/// a missing file is fine, a non-regular one is refused.
 pub fn truncate(path: &Path) -> StoreResult<()> {
-    match fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    {
+    match open_regular(path, fs::OpenOptions::new().write(true), "truncate") {
         Ok(f) => f
             .set_len(0)
             .map_err(|e| StoreError::io("truncate", path, e)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::io("truncate", path, e)),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -436,5 +491,64 @@ mod tests {
         assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
         truncate(&tmp.path().join("missing")).unwrap();
         assert_eq!(read_all(&tmp.path().join("missing")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_symlink_is_never_read_or_written_through_and_an_append_replaces_it() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("elsewhere");
+        fs::write(&target, b"theirs\n").unwrap();
+        let p = tmp.path().join("l.jsonl");
+        symlink(&target, &p).unwrap();
+        let err = read_all(&p).unwrap_err();
+        assert!(err.is_symlink(), "{err}");
+        assert!(!err.to_string().contains("os error"), "{err}");
+        assert!(truncate(&p).unwrap_err().is_symlink());
+        append_healing(&p, b"ours\n").unwrap();
+        assert!(fs::symlink_metadata(&p).unwrap().is_file());
+        assert_eq!(fs::read(&p).unwrap(), b"ours\n");
+        assert_eq!(fs::read(&target).unwrap(), b"theirs\n");
+        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A dangling link is a symlink too, and is replaced the same way.
+        let q = tmp.path().join("m.jsonl");
+        symlink(tmp.path().join("nowhere"), &q).unwrap();
+        assert!(read_all(&q).unwrap_err().is_symlink());
+        append_healing(&q, b"x\n").unwrap();
+        assert_eq!(fs::read(&q).unwrap(), b"x\n");
+        assert!(!tmp.path().join("nowhere").exists());
+    }
+
+    #[test]
+    fn non_regular_files_are_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("f.jsonl");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for err in [
+            read_all(&fifo).unwrap_err(),
+            append_healing(&fifo, b"x\n").unwrap_err(),
+            truncate(&fifo).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, StoreError::NotRegular { kind: "FIFO", .. }),
+                "{err}"
+            );
+        }
+        let dir = tmp.path().join("d.jsonl");
+        fs::create_dir(&dir).unwrap();
+        let err = read_all(&dir).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{} is a directory, not a regular file", dir.display())
+        );
+        assert!(
+            append_healing(&dir, b"x\n")
+                .unwrap_err()
+                .to_string()
+                .contains("d.jsonl")
+        );
     }
 }

@@ -19,7 +19,12 @@
 //!   into the same ledger prunes it to cap on its next write, which is
 //!   compatible either way;
 //! - a corrupt or foreign line never breaks a lookup and is kept byte-exact by
-//!   later rewrites (until it ages out).
+//!   later rewrites (until it ages out);
+//! - a ledger that is a symlink is never read through: a lookup fails with
+//!   [`StoreError::NotRegular`] (the tool answers with a reason), and the next
+//!   record replaces the link with a regular file holding that record, so the
+//!   reply handle works again from the next delivery on (beyond the original,
+//!   which follows the link).
 
 use serde_json::json;
 
@@ -59,7 +64,12 @@ pub fn record(layout: &Layout, receiver_session_id: &str, msg: &Message) -> Stor
     let path = layout.ledger(receiver_session_id);
     let record = msg.to_record_json();
     let _guard = lock_ledger(layout, receiver_session_id)?;
-    let existing = file::read_all(&path)?.unwrap_or_default();
+    let existing = match file::read_all(&path) {
+        Ok(content) => content.unwrap_or_default(),
+        // Not ours to read: the append below replaces the link itself.
+        Err(e) if e.is_symlink() => Vec::new(),
+        Err(e) => return Err(e),
+    };
     let max = retention_cap();
     // The bound over-counts only blank lines, so appending on it never lets
     // the ledger pass cap + slack; the rewrite below counts exactly.
@@ -95,7 +105,9 @@ pub fn compaction_slack(max: usize) -> usize {
 /// Find message `id` in `receiver_session_id`'s own ledger, newest first
 /// (§6.5). `None` when absent (never recorded, aged out, another receiver's)
 /// or when the session id is empty. Unparseable lines are skipped; one that
-/// holds the wanted id is traced (`received_ledger_skip_invalid`).
+/// holds the wanted id is traced (`received_ledger_skip_invalid`). A ledger
+/// that is a symlink (dangling or not) or no regular file is
+/// [`StoreError::NotRegular`].
 pub fn lookup(
     layout: &Layout,
     receiver_session_id: &str,
@@ -105,7 +117,7 @@ pub fn lookup(
         return Ok(None);
     }
     let path = layout.ledger(receiver_session_id);
-    if !path.exists() {
+    if std::fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
         // Never recorded: nothing to lock (the file only ever appears whole).
         return Ok(None);
     }

@@ -284,6 +284,18 @@ pub fn list_pids(layout: &Layout) -> Vec<u32> {
     pids
 }
 
+/// Lock-free peek: does `pid`'s mailbox hold a line with message id `id`?
+/// (`"id":"<id>"` can only appear as a key of a record: quotes inside string
+/// values are escaped.) A concurrent drain may make the answer stale at once;
+/// callers treat it as a snapshot. A missing or unreadable file holds nothing.
+pub fn contains_id(layout: &Layout, pid: u32, id: &str) -> bool {
+    let Ok(Some(content)) = file::read_all(&layout.mailbox(pid)) else {
+        return false;
+    };
+    let needle = format!("\"id\":\"{id}\"");
+    memchr::memmem::find(&content, needle.as_bytes()).is_some()
+}
+
 /// Move every line of `from`'s mailbox to `to`'s (§5.7), byte-exact, holding
 /// `from`'s lock throughout (then `to`'s for the append). Returns the number of
 /// non-blank lines moved. On any failure `from` is left untouched.

@@ -271,72 +271,17 @@ fn js_numbers(v: &Value) -> Value {
     }
 }
 
-/// Parse JSON text; lone surrogate escapes become U+FFFD instead of failing.
+/// Parse JSON text the way `JSON.parse` reads it: lone surrogate escapes
+/// become U+FFFD and out-of-range numbers `null` instead of failing
+/// ([`crate::json_text`]).
 pub fn parse_json(text: &str) -> Option<Value> {
     match serde_json::from_str(text) {
         Ok(v) => Some(v),
-        Err(_) if text.contains("\\u") || text.contains("\\U") => {
-            let fixed = replace_lone_surrogates(text)?;
-            serde_json::from_str(&fixed).ok()
+        Err(_) => {
+            let fixed = crate::json_text::repair(text, usize::MAX)?;
+            serde_json::from_str(&fixed.text).ok()
         }
-        Err(_) => None,
     }
-}
-
-fn hex4(b: &[u8]) -> Option<u16> {
-    let s = std::str::from_utf8(b.get(..4)?).ok()?;
-    u16::from_str_radix(s, 16).ok()
-}
-
-/// Rewrite `\uD8xx` escapes that are not part of a valid surrogate pair as
-/// `\ufffd`. `None` when nothing was changed (the failure lies elsewhere).
-fn replace_lone_surrogates(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    let mut i = 0;
-    let mut changed = false;
-    while i < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        if b.get(i + 1) != Some(&b'u') {
-            i += 2; // any other escape, including `\\`
-            continue;
-        }
-        let Some(unit) = hex4(&b[i + 2..]) else {
-            i += 2;
-            continue;
-        };
-        let len = match unit {
-            0xD800..=0xDBFF => {
-                let low = (b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u'))
-                    .then(|| hex4(&b[i + 8..]))
-                    .flatten();
-                if matches!(low, Some(0xDC00..=0xDFFF)) {
-                    i += 12;
-                    continue;
-                }
-                6
-            }
-            0xDC00..=0xDFFF => 6,
-            _ => {
-                i += 6;
-                continue;
-            }
-        };
-        out.push_str(&text[last..i]);
-        out.push_str("\\ufffd");
-        i += len;
-        last = i;
-        changed = true;
-    }
-    if !changed {
-        return None;
-    }
-    out.push_str(&text[last..]);
-    Some(out)
 }
 
 /// A canonical array index key (`"0"`, `"42"`, below 2^32 − 1, no leading 0).

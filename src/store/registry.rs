@@ -114,20 +114,31 @@ impl Entry {
         }
     }
 
+    /// `capabilities.mailbox.receipts === true`: its reads write receipts.
+    pub fn writes_receipts(&self) -> bool {
+        self.mailbox_flag("receipts")
+    }
+
     /// `capabilities.mailbox.reply_to === true` (strict reply correlation).
     pub fn supports_reply_to(&self) -> bool {
+        self.mailbox_flag("reply_to")
+    }
+
+    fn mailbox_flag(&self, flag: &str) -> bool {
         self.capabilities
             .as_ref()
             .and_then(|c| c.get("mailbox"))
-            .and_then(|m| m.get("reply_to"))
+            .and_then(|m| m.get(flag))
             .and_then(Value::as_bool)
             == Some(true)
     }
 }
 
-/// The capabilities every entry written by this version advertises (§2.12).
+/// The capabilities every entry written by this version advertises (§2.12),
+/// plus `mailbox.receipts` (new: this server writes delivery receipts; 0.14
+/// readers look only at `reply_to`).
 pub fn own_capabilities() -> Value {
-    json!({"mailbox": {"reply_to": true, "provenance": true, "push_budget": true}})
+    json!({"mailbox": {"reply_to": true, "provenance": true, "push_budget": true, "receipts": true}})
 }
 
 /// `^\d+\.json$` with a pid > 0, else `None`.
@@ -315,6 +326,12 @@ pub fn session_pids_for_id(layout: &Layout, session_id: &str) -> Vec<u32> {
         .collect();
     found.sort_by_key(|e| e.started_at);
     found.into_iter().map(|e| e.server_pid).collect()
+}
+
+/// The entry `sessions/<pid>.json` as it is on disk now (validated like
+/// every reader: name and `server_pid` agree), alive or not; no reaping.
+pub fn read_one(layout: &Layout, pid: u32) -> Option<Entry> {
+    read_entry_file(&layout.sessions_dir(), &format!("{pid}.json"))
 }
 
 /// Re-read `<pid>.json` now and return its `started_at` (pid-reuse guard of

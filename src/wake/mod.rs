@@ -13,6 +13,7 @@
 
 pub mod debounce;
 pub mod gate;
+pub mod outlook;
 pub mod pane;
 pub mod tmux;
 

@@ -260,6 +260,11 @@ impl Server {
         self.client.send_line(line).is_ok()
     }
 
+    /// Write one raw line of any bytes (a `\n` is added).
+    pub fn send_bytes(&mut self, line: &[u8]) -> bool {
+        self.client.send_bytes(line).is_ok()
+    }
+
     /// Send a request without waiting; its id.
     pub fn start_request(&mut self, method: &str, params: Value) -> Option<u64> {
         self.client.start(method, params).ok()
@@ -269,6 +274,11 @@ impl Server {
     /// skipped, other responses stashed; an id-less error is an orphan).
     pub fn wait(&mut self, id: u64, timeout: Duration) -> Answer {
         self.client.answer(&json!(id), timeout)
+    }
+
+    /// [`Server::wait`] for any JSON-RPC id (a string, a negative number).
+    pub fn wait_for(&mut self, id: &Value, timeout: Duration) -> Answer {
+        self.client.answer(id, timeout)
     }
 
     pub fn request(&mut self, method: &str, params: Value) -> Answer {
@@ -298,6 +308,11 @@ impl Server {
             .tool("claim_session", json!({"session_id": sid}))
             .unwrap_or_else(|e| panic!("claim_session failed: {e}"));
         assert_eq!(v["ok"], true, "claim_session: {v}");
+    }
+
+    /// Responses nobody waited for (e.g. a second answer to one request).
+    pub fn unclaimed(&mut self) -> Vec<Value> {
+        self.client.unclaimed()
     }
 
     /// Lines that were not JSON, or JSON that is no JSON-RPC message.

@@ -103,19 +103,24 @@ pub fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (Vec<u8>, u64, i
     let Ok(rd) = fs::read_dir(dir) else { return };
     for de in rd.flatten() {
         let p = de.path();
-        let meta = fs::symlink_metadata(&p).unwrap();
+        // A file a client process (Codex) removes while we walk is skipped.
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
         if meta.is_dir() {
             walk(root, &p, out);
         } else {
             let rel = p.strip_prefix(root).unwrap().display().to_string();
             let content = if meta.file_type().is_symlink() {
-                fs::read_link(&p)
-                    .unwrap()
-                    .display()
-                    .to_string()
-                    .into_bytes()
+                match fs::read_link(&p) {
+                    Ok(t) => t.display().to_string().into_bytes(),
+                    Err(_) => continue,
+                }
             } else {
-                fs::read(&p).unwrap()
+                match fs::read(&p) {
+                    Ok(b) => b,
+                    Err(_) => continue,
+                }
             };
             out.insert(
                 rel,

@@ -145,7 +145,9 @@ fn round_trip(samples: usize) -> Vec<Row> {
     for _ in 0..samples {
         let t = Instant::now();
         let sent = send_message::run(&layout, &caller, w, &send).expect("send");
-        let got = read_my_messages::run(&layout, &peer, Budget::default()).expect("read");
+        let (got, handoff) =
+            read_my_messages::run(&layout, &peer, Budget::default()).expect("read");
+        handoff.finish(true);
         let elapsed = t.elapsed();
         assert_eq!(got["messages"][0]["id"], sent["message_id"]);
         times.push(elapsed.as_secs_f64() * 1e6);
@@ -221,7 +223,9 @@ fn fan_in(ctx: &Ctx) -> Vec<Row> {
     let mut failures = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        let got = read_my_messages::run(&layout, &peer, Budget::default()).expect("read");
+        let (got, handoff) =
+            read_my_messages::run(&layout, &peer, Budget::default()).expect("read");
+        handoff.finish(true);
         let msgs = got["messages"].as_array().cloned().unwrap_or_default();
         for m in &msgs {
             received += 1;
@@ -335,6 +339,8 @@ fn ask_latency(samples: usize) -> Vec<Row> {
             ))
             .expect("ask");
         let elapsed = t.elapsed();
+        let (out, handoff) = out;
+        handoff.finish(true);
         if out["timed_out"] != false {
             eprintln!("messaging ask: timed out: {out}");
             continue;

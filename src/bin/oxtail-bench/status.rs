@@ -1,6 +1,7 @@
 //! `oxtail status` figures on a fleet of 20 agents (live `sleep` processes
 //! with registry entries, state cards, activity markers, mailboxes holding
-//! 0–4 messages and 200-record ledgers): the one-shot table and `--json`
+//! 0–4 messages and 200-record ledgers, every ledgered message with a
+//! delivery receipt): the one-shot table and `--json`
 //! as processes, the snapshot in-process, and — when tmux is installed —
 //! how long `--watch` takes to show a new message (polled with
 //! `capture-pane` in a private tmux server) and its CPU use while idle.
@@ -13,7 +14,7 @@ use oxtail::status::{self, Options, Scope};
 use oxtail::store::message::NewMessage;
 use oxtail::store::paths::Layout;
 use oxtail::store::registry::{self, Client, ClientType, Entry, StateCard};
-use oxtail::store::{ledger, mailbox, message::Message};
+use oxtail::store::{ledger, mailbox, message::Message, receipts};
 
 use super::mcp::{Sandbox, session_id};
 use super::{Ctx, Row};
@@ -86,7 +87,18 @@ fn populate(layout: &Layout, project: &Path) -> Fleet {
                 request_id: (k % 5 == 0).then_some(req.as_str()),
                 ..NewMessage::default()
             };
-            ledger::record(layout, sid, &Message::build(&body, Some(from), &opts)).expect("ledger");
+            let m = Message::build(&body, Some(from), &opts);
+            ledger::record(layout, sid, &m).expect("ledger");
+            // Delivered (a receipt), as our readers record them.
+            let r = receipts::Receipt {
+                message_id: m.id().unwrap_or_default().to_string(),
+                delivered_at_ms: oxtail::clock::now_ms(),
+                via: receipts::VIA_HOOK.into(),
+                recipient_session_id: Some(sid.clone()),
+                recipient_server_pid: None,
+                hook_event: Some("PreToolUse".into()),
+            };
+            receipts::record(layout, &r).expect("receipt");
         }
         for _ in 0..(i % 5) {
             let pid = fleet.sleepers[i].id();

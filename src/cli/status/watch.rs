@@ -33,8 +33,8 @@ pub const TICK: Duration = Duration::from_secs(1);
 pub const MIN_REBUILD: Duration = Duration::from_millis(50);
 /// How long one wait for a key lasts (the loop's wake-up period).
 const POLL: Duration = Duration::from_millis(50);
-/// Messages kept for the log panel.
-const LOG_KEEP: usize = 200;
+/// Messages kept for the log panel (more than it shows on a tall screen).
+const LOG_KEEP: usize = 60;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 

@@ -28,17 +28,21 @@ use tokio::task::JoinHandle;
 
 use crate::config::{js_number_value, positive_env};
 use crate::delivery;
+use crate::handoff::Handoff;
 use crate::project;
+use crate::store::activity::now_ms;
 use crate::store::mailbox;
 use crate::store::message::{Message, NewMessage, new_hex_id};
 use crate::store::paths::Layout;
+use crate::store::receipts;
 use crate::store::registry::{self, Entry};
 use crate::trace;
+use crate::wake::outlook;
 use crate::wake::{self, WakeMode, WakePeer, WakeStatus, Waker};
 
 use super::common::{error_result, failure, json_result, payload};
 use super::schema::{Args, Hints, Kind, Param, ToolSpec};
-use super::send_message::{BODY, TARGET_PARAM, target_failure};
+use super::send_message::{BODY, TARGET_PARAM, target_failure, write_outlook};
 use super::{ToolCall, ToolFuture};
 use crate::server::ServerCtx;
 
@@ -259,7 +263,7 @@ pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
                 _ = ctx.shutdown_requested() => {}
             }
             let _ = tx.send(true);
-            std::future::pending::<Result<Value, String>>().await
+            std::future::pending::<Result<(Value, Handoff), String>>().await
         };
         let ask = run(
             ctx.layout.clone(),
@@ -274,7 +278,12 @@ pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
             never = bridge => never,
         };
         match outcome {
-            Ok(value) => json_result(value),
+            Ok((value, handoff)) => {
+                // The reply's receipt once this answer is on stdout.
+                ctx.after_reply
+                    .register(&request.id, Box::new(move |ok| handoff.finish(ok)));
+                json_result(value)
+            }
             Err(text) => error_result(text),
         }
     })
@@ -287,6 +296,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// The tool body. `args` are validated; `caller` is this server's entry now.
+/// Returns the answer and the hand-off of the reply it carries (settle it once
+/// the answer is out: the reply's receipt, or its requeue).
 pub async fn run(
     layout: Layout,
     caller: Entry,
@@ -294,7 +305,7 @@ pub async fn run(
     settings: AskSettings,
     args: Map<String, Value>,
     mut cancel: Cancel,
-) -> Result<Value, String> {
+) -> Result<(Value, Handoff), String> {
     let a = Args(&args);
     let target = a.str("target").unwrap_or_default().to_string();
     let body = a.str("body").unwrap_or_default().to_string();
@@ -305,13 +316,17 @@ pub async fn run(
     let peer = match resolved {
         Ok(peer) => peer,
         // ask_peer always intends a wake, and never on the strict reply path.
-        Err(err) => return Ok(target_failure(&err, WakeMode::Lenient, &[])),
+        Err(err) => {
+            let out = target_failure(&err, WakeMode::Lenient, &[]);
+            return Ok((out, Handoff::none(&layout, &caller)));
+        }
     };
     let Some(peer_sid) = peer.client.id().map(str::to_string) else {
-        return Ok(failure(
+        let out = failure(
             "peer-has-no-session-id",
             "the peer has no session id yet; it must run claim_session (or register_my_session) before it can be asked",
-        ));
+        );
+        return Ok((out, Handoff::none(&layout, &caller)));
     };
 
     let request_id = new_hex_id();
@@ -458,7 +473,7 @@ pub async fn run(
     }
     let mut out = payload();
     out.insert("ok".into(), Value::Bool(true));
-    out.insert("message_id".into(), Value::from(message_id));
+    out.insert("message_id".into(), Value::from(message_id.clone()));
     out.insert("request_id".into(), Value::from(request_id));
     out.insert("wake_status".into(), Value::from(wake_status.as_str()));
     out.insert(
@@ -473,7 +488,16 @@ pub async fn run(
         out.insert("timeout_clamped_from_ms".into(), js_number_value(requested));
     }
     out.insert("timed_out".into(), Value::Bool(timed_out));
-    Ok(Value::Object(out))
+    if timed_out {
+        // What happens to the question now (the answer did not come in time).
+        let (l, p, id) = (layout.clone(), peer.clone(), message_id.clone());
+        let o = blocking(move || outlook::outlook(&l, &id, &p, now_ms())).await?;
+        write_outlook(&mut out, Some(o));
+    }
+    let mut handoff = Handoff::none(&layout, &caller);
+    handoff.via = receipts::VIA_ASK_PEER_REPLY;
+    handoff.messages.extend(reply);
+    Ok((Value::Object(out), handoff))
 }
 
 /// `{id, body, enqueued_at, from_session_id, reply_to, correlation}`: the first

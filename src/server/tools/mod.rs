@@ -24,6 +24,7 @@ pub mod claim_session;
 pub mod common;
 pub mod get_my_session;
 pub mod list_project_sessions;
+pub mod message_status;
 pub mod read_my_messages;
 pub mod read_session;
 pub mod register_my_session;
@@ -86,6 +87,8 @@ pub static TOOLS: &[ToolDef] = &[
     tool!(reply_to_message),
     tool!(read_my_messages),
     tool!(ask_peer),
+    // New after 0.14: the 0.14 tools keep their order, first.
+    tool!(message_status),
 ];
 
 /// The `tools/list` entries.

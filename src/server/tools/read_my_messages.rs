@@ -7,6 +7,9 @@
 //! returned twice by one call (the union drain dedupes ids); and, unlike the
 //! original, the budget never reorders one sender's messages — once a sender's
 //! message is deferred, every later message of that sender is deferred too.
+//! The returned messages get their delivery receipts only once the answer is
+//! on stdout, and go back to the mailbox if it never gets there
+//! ([`crate::handoff`]).
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -14,6 +17,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::config::{js_number, positive_env};
+use crate::handoff::Handoff;
 use crate::store::mailbox;
 use crate::store::message::Message;
 use crate::store::paths::Layout;
@@ -129,15 +133,21 @@ pub fn session_pids(layout: &Layout, caller: &Entry) -> Vec<u32> {
     }
 }
 
-pub fn call(ctx: &ServerCtx, _call: ToolCall) -> ToolFuture<'_> {
+pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
     let (layout, caller) = (ctx.layout.clone(), ctx.entry());
+    let hooks = std::sync::Arc::clone(&ctx.after_reply);
+    let id = call.request.id.clone();
     Box::pin(off_reactor("read_my_messages", move || {
-        run(&layout, &caller, Budget::global())
+        let (value, handoff) = run(&layout, &caller, Budget::global())?;
+        // Receipts once this answer is on stdout; requeue if it never is.
+        hooks.register(&id, Box::new(move |flushed| handoff.finish(flushed)));
+        Ok(value)
     }))
 }
 
-/// The tool body (blocking: run it off the async reactor).
-pub fn run(layout: &Layout, caller: &Entry, budget: Budget) -> Result<Value, String> {
+/// The tool body (blocking: run it off the async reactor): the answer, and the
+/// hand-off of the messages it carries (settle it once the answer is out).
+pub fn run(layout: &Layout, caller: &Entry, budget: Budget) -> Result<(Value, Handoff), String> {
     let drained = mailbox::drain_many(layout, &session_pids(layout, caller));
     let mut messages = drained.messages;
     sort_messages(&mut messages);
@@ -161,8 +171,8 @@ pub fn run(layout: &Layout, caller: &Entry, budget: Budget) -> Result<Value, Str
         "messages".into(),
         Value::Array(
             accepted
-                .into_iter()
-                .map(|m| Value::Object(m.into_map()))
+                .iter()
+                .map(|m| Value::Object(m.fields().clone()))
                 .collect(),
         ),
     );
@@ -173,7 +183,9 @@ pub fn run(layout: &Layout, caller: &Entry, budget: Budget) -> Result<Value, Str
     if drained.skipped > 0 {
         out.insert("mailboxes_skipped".into(), Value::from(drained.skipped));
     }
-    Ok(Value::Object(out))
+    let mut handoff = Handoff::none(layout, caller);
+    handoff.messages = accepted;
+    Ok((Value::Object(out), handoff))
 }
 
 #[cfg(test)]
@@ -274,7 +286,7 @@ mod tests {
         };
         let mut seen = Vec::new();
         for round in 0..3 {
-            let v = run(&layout, &caller, budget).unwrap();
+            let (v, _) = run(&layout, &caller, budget).unwrap();
             let msgs = v["messages"].as_array().unwrap();
             if round < 2 {
                 assert_eq!(v["deferred_count"], [3, 2][round]);

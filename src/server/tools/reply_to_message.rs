@@ -4,12 +4,16 @@
 //! caller's own received-ledger, so a session can only reply to mail delivered to
 //! it, and an unknown or aged-out id fails closed (`message-not-found`) instead of
 //! guessing a target; the reply carries `reply_to` = the inbound `request_id`
-//! (when there was one) and `source_message_id` = the inbound id.
+//! (when there was one) and `source_message_id` = the inbound id. A ledger
+//! that cannot be used (a symlink, which is never followed, or a file that
+//! cannot be read) is answered as `message-not-found` with a `reason` (beyond
+//! the original, which follows the link or throws), never as a bare OS error.
 
 use serde_json::{Map, Value};
 
 use crate::project;
 use crate::server::ServerCtx;
+use crate::store::error::StoreError;
 use crate::store::ledger;
 use crate::store::message::NewMessage;
 use crate::store::paths::Layout;
@@ -19,7 +23,7 @@ use crate::wake::{WakeArg, WakeMode, Waker};
 use super::common::failure;
 use super::schema::{Args, Hints, Param, ToolSpec};
 use super::send_message::{
-    BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, target_failure, write_wake,
+    BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, target_failure,
 };
 use super::{ToolCall, ToolFuture};
 
@@ -75,7 +79,12 @@ pub fn run(
             "this session has no session id, so it has no received-ledger to reply from; run claim_session first",
         ));
     };
-    let inbound = ledger::lookup(layout, my_id, message_id).map_err(|e| e.to_string())?;
+    let inbound = match ledger::lookup(layout, my_id, message_id) {
+        Ok(found) => found,
+        // The original's wording and shape: an isError result.
+        Err(e) if e.is_lock_timeout() => return Err(e.to_string()),
+        Err(e) => return Ok(ledger_unusable(message_id, &e)),
+    };
     let Some(inbound) = inbound else {
         return Ok(failure(
             "message-not-found",
@@ -126,6 +135,33 @@ pub fn run(
             "uncorrelated"
         }),
     );
-    write_wake(&mut out, done.wake_status, done.wake_reason);
+    done.write_tail(&mut out);
     Ok(Value::Object(out))
+}
+
+/// `message-not-found` with a `reason` for a received-ledger that could not be
+/// used: `ledger-is-symlink` (never followed; the next delivery to this
+/// session replaces the link with a regular file) or `ledger-unreadable`.
+fn ledger_unusable(message_id: &str, e: &StoreError) -> Value {
+    let (reason, why) = if e.is_symlink() {
+        (
+            "ledger-is-symlink",
+            format!(
+                "this session's received-ledger is a symlink, which oxtail never follows ({e}); the next message delivered to this session replaces it with a regular file"
+            ),
+        )
+    } else {
+        (
+            "ledger-unreadable",
+            format!("this session's received-ledger could not be read ({e})"),
+        )
+    };
+    let mut out = failure(
+        "message-not-found",
+        format!(
+            "message {message_id} cannot be looked up: {why}; use send_message with an explicit target instead"
+        ),
+    );
+    out["reason"] = Value::from(reason);
+    out
 }

@@ -10,6 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::identity::{MAX_ID_LEN, is_safe_id};
+use crate::store::paths::is_message_id;
 
 /// JavaScript's `Number.MAX_SAFE_INTEGER`.
 pub const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
@@ -36,6 +37,9 @@ pub enum Kind {
     },
     /// One of the listed strings.
     Enum(&'static [&'static str]),
+    /// A message id as the send tools return it: 16 lowercase hex characters
+    /// (advertised as a `pattern`).
+    MessageId,
 }
 
 impl Kind {
@@ -235,6 +239,10 @@ fn property_schema(p: &Param) -> Map<String, Value> {
             m.insert("type".into(), json!("string"));
             m.insert("enum".into(), json!(values));
         }
+        Kind::MessageId => {
+            m.insert("type".into(), json!("string"));
+            m.insert("pattern".into(), json!("^[0-9a-f]{16}$"));
+        }
     }
     if p.required {
         m.insert("description".into(), json!(p.description));
@@ -334,6 +342,14 @@ fn check_scalar(p: &Param, v: Option<&Value>) -> Option<Value> {
                     "message": format!("Invalid option: expected one of {}", quoted.join("|")),
                 }))
             }
+        },
+        Kind::MessageId => match v {
+            Some(Value::String(s)) if is_message_id(s) => None,
+            Some(Value::String(_)) => Some(custom_issue(
+                p.name,
+                &format!("{} is the 16-hex id returned by the send tools", p.name),
+            )),
+            _ => Some(invalid_type(p.name, "string", v)),
         },
         Kind::Int { .. } => None,
     }

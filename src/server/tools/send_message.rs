@@ -13,9 +13,11 @@ use serde_json::{Map, Value};
 
 use crate::delivery;
 use crate::project::{self, TargetError};
+use crate::store::activity::now_ms;
 use crate::store::message::{Message, NewMessage};
 use crate::store::paths::Layout;
 use crate::store::registry::Entry;
+use crate::wake::outlook::{self, Outlook};
 use crate::wake::{self, WakeArg, WakeMode, WakePeer, WakeStatus, Waker};
 
 use super::common::{off_reactor, payload};
@@ -141,6 +143,8 @@ pub struct Delivered {
     pub message: Message,
     pub wake_status: Option<WakeStatus>,
     pub wake_reason: Option<&'static str>,
+    /// What will deliver it, when no wake fired ([`outlook`]).
+    pub outlook: Option<Outlook>,
 }
 
 /// Deliver `body` to `peer` (ledger first, then mailbox), run the chosen wake and
@@ -180,10 +184,13 @@ pub fn deliver_and_wake(
             peer.client.client_type.as_str(),
         );
     }
+    let outlook = (wake_status != Some(WakeStatus::Fired))
+        .then(|| outlook::outlook(layout, message.id().unwrap_or_default(), peer, now_ms()));
     Ok(Delivered {
         message,
         wake_status,
         wake_reason: mode.reason(),
+        outlook,
     })
 }
 
@@ -210,6 +217,22 @@ impl Delivered {
         );
         out.insert("target_server_pid".into(), Value::from(peer.server_pid));
         out
+    }
+}
+
+impl Delivered {
+    /// The wake fields, then `delivery_outlook` and its `hint` when present.
+    pub fn write_tail(&self, out: &mut Map<String, Value>) {
+        write_wake(out, self.wake_status, self.wake_reason);
+        write_outlook(out, self.outlook);
+    }
+}
+
+/// Append `delivery_outlook` and `hint` when there is an outlook.
+pub fn write_outlook(out: &mut Map<String, Value>, outlook: Option<Outlook>) {
+    if let Some(o) = outlook {
+        out.insert("delivery_outlook".into(), Value::from(o.as_str()));
+        out.insert("hint".into(), Value::from(o.hint()));
     }
 }
 
@@ -259,6 +282,6 @@ pub fn run(
         "send_message",
     )?;
     let mut out = done.payload(None, &peer);
-    write_wake(&mut out, done.wake_status, done.wake_reason);
+    done.write_tail(&mut out);
     Ok(Value::Object(out))
 }
