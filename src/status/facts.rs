@@ -93,6 +93,32 @@ pub struct Facts {
     pub asks: Option<Vec<OpenAsk>>,
 }
 
+impl Facts {
+    /// The same facts at `now_ms`, without reading the store again: marker
+    /// ages advanced and every pid probed anew (a process can die without
+    /// touching a file). What a live view does between store changes.
+    pub fn advance(&mut self, now_ms: i64) {
+        let delta = (now_ms - self.now_ms) as f64;
+        self.now_ms = now_ms;
+        let mut pids: Vec<(u32, i64)> = self
+            .entries
+            .iter()
+            .map(|e| (e.entry.server_pid, e.entry.started_at))
+            .collect();
+        pids.extend(self.unowned_procs.keys().map(|&p| (p, 0)));
+        let procs = process::probe(&pids, now_ms.div_euclid(1000));
+        for e in &mut self.entries {
+            e.proc = procs[&e.entry.server_pid];
+            if let Some(a) = &mut e.activity {
+                a.age_ms += delta;
+            }
+        }
+        for (pid, p) in &mut self.unowned_procs {
+            *p = procs[pid];
+        }
+    }
+}
+
 /// Read the store (and the process table) once.
 /// `log_limit`: how many messages the log will show (their receipts are
 /// read; `None`: no log).
@@ -189,12 +215,16 @@ fn wanted_receipts(
                 break;
             }
         }
-        for id in tail
-            .iter()
-            .rev()
-            .take(log_limit.unwrap_or(0))
-            .filter_map(Message::id)
-        {
+    }
+    if let Some(limit) = log_limit.filter(|&l| l > 0) {
+        let mut all: Vec<(f64, &str)> = ledgers
+            .values()
+            .flatten()
+            .filter_map(|m| Some((m.enqueued_at().unwrap_or(0.0), m.id()?)))
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let cut = all.get(limit - 1).map_or(f64::NEG_INFINITY, |e| e.0);
+        for (_, id) in all.iter().take_while(|e| e.0 >= cut) {
             lookup(id);
         }
     }
@@ -261,5 +291,31 @@ impl RootCache {
                 .entry(cwd.to_string())
                 .or_insert_with(|| project::project_roots_match(mine, cwd)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::status::model::tests::{ALIVE, NOW, World, marker};
+    use crate::status::process::ProcSig;
+
+    #[test]
+    fn advance_moves_ages_and_notices_a_process_that_died() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let dead = c.id();
+        c.wait().unwrap();
+        let me = std::process::id();
+        let mut w = World::new();
+        w.agent(dead, Some("gone"), None, ALIVE).activity = marker("busy", 1_000.0);
+        w.agent(me, Some("here"), None, ALIVE).entry.started_at = crate::clock::now_s();
+        w.facts.unowned_procs.insert(dead, ALIVE);
+        w.facts.advance(NOW + 5_000);
+        assert_eq!(w.facts.now_ms, NOW + 5_000);
+        let gone = &w.facts.entries[0];
+        assert!(!gone.proc.exists, "re-probed");
+        assert_eq!(gone.activity.as_ref().unwrap().age_ms, 6_000.0);
+        assert!(w.facts.entries[1].proc.alive());
+        assert_eq!(w.facts.entries[1].proc.sig, ProcSig::Ok);
+        assert!(!w.facts.unowned_procs[&dead].exists);
     }
 }

@@ -20,13 +20,17 @@ pub use model::{Options, Snapshot};
 
 /// Read the store now and build the snapshot.
 pub fn snapshot(layout: &Layout, scope: &Scope, opts: &Options) -> Snapshot {
+    model::build(&gather(layout, scope, opts), opts)
+}
+
+/// Read the store now (the facts a snapshot is built from).
+pub fn gather(layout: &Layout, scope: &Scope, opts: &Options) -> facts::Facts {
     let store_sources = sources::StoreSources::new(layout);
-    let facts = facts::gather(
+    facts::gather(
         layout,
         &store_sources.sources(),
         scope,
         crate::clock::now_ms(),
         opts.log,
-    );
-    model::build(&facts, opts)
+    )
 }

@@ -277,7 +277,9 @@ pub fn read_tail(path: &Path, min_lines: usize) -> StoreResult<Option<Vec<u8>>> 
         .metadata()
         .map_err(|e| StoreError::io("stat", path, e))?
         .len();
-    let mut chunk: u64 = 64 * 1024;
+    // A first guess of 512 bytes a line (a ledger record with a short body),
+    // growing fourfold while too few lines came back.
+    let mut chunk: u64 = (min_lines as u64).saturating_mul(512).max(4096);
     loop {
         let start = len.saturating_sub(chunk);
         let mut buf = vec![0u8; (len - start) as usize];

@@ -109,7 +109,18 @@ fn populate(layout: &Layout, project: &Path) -> Fleet {
     fleet
 }
 
-fn run_status(exe: &Path, sb: &Sandbox, args: &[&str]) -> Duration {
+/// CPU time (user + system) used so far by this process's waited-for children.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// One `oxtail status ARGS` run: (wall-clock time, CPU time).
+fn run_status(exe: &Path, sb: &Sandbox, args: &[&str]) -> (Duration, Duration) {
+    let cpu0 = children_cpu();
     let t0 = Instant::now();
     let out = Command::new(exe)
         .arg("status")
@@ -125,7 +136,7 @@ fn run_status(exe: &Path, sb: &Sandbox, args: &[&str]) -> Duration {
         "status failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    dt
+    (dt, children_cpu() - cpu0)
 }
 
 fn millis(name: &str, samples: &[Duration]) -> Row {
@@ -153,15 +164,22 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     );
 
     let mut rows = Vec::new();
-    let table: Vec<Duration> = (0..n).map(|_| run_status(&exe, &sb, &[])).collect();
-    rows.push(millis(
-        "status: one-shot table, 20 agents (process)",
-        &table,
-    ));
-    let json: Vec<Duration> = (0..n)
-        .map(|_| run_status(&exe, &sb, &["--json", "--log"]))
-        .collect();
-    rows.push(millis("status: --json --log, 20 agents (process)", &json));
+    for (label, args) in [
+        ("one-shot table", &[][..]),
+        ("--json --log", &["--json", "--log"][..]),
+    ] {
+        let runs: Vec<(Duration, Duration)> = (0..n).map(|_| run_status(&exe, &sb, args)).collect();
+        let wall: Vec<Duration> = runs.iter().map(|r| r.0).collect();
+        let cpu: Vec<Duration> = runs.iter().map(|r| r.1).collect();
+        rows.push(millis(
+            &format!("status: {label}, 20 agents (process)"),
+            &wall,
+        ));
+        rows.push(millis(
+            &format!("status: {label}, 20 agents, CPU time"),
+            &cpu,
+        ));
+    }
     let inproc: Vec<Duration> = (0..n)
         .map(|_| {
             let t0 = Instant::now();

@@ -1,14 +1,16 @@
-//! `oxtail status --watch`: the live loop. It rebuilds the snapshot when the
-//! store changes (file-system notifications on the store's directories, read
-//! at most every [`MIN_REBUILD`]) and at least every [`TICK`], and redraws;
-//! between events it sleeps in the terminal's input poll, so an idle view
-//! costs next to no CPU.
+//! `oxtail status --watch`: the live loop. It re-reads the store when it
+//! changes (file-system notifications on the store's directories, at most
+//! every [`MIN_REBUILD`]) and at least every [`FULL_EVERY`]; every [`TICK`]
+//! in between it only advances the clock and probes the processes again
+//! (ages move and processes die without touching a file), which costs a
+//! fraction of a store read. Between events it sleeps in the terminal's input
+//! poll, so an idle view costs next to no CPU.
 //!
 //! Invariants defended: the terminal is restored (raw mode off, main screen
 //! back) however the loop ends — `q`, Ctrl-C, SIGTERM/SIGHUP/SIGINT, an I/O
 //! error, or a panic (ratatui's hook); and watching writes nothing: the
 //! watches are on directories that exist, and our own reads (which inotify
-//! reports as open/close-nowrite) never trigger a rebuild.
+//! reports as open/close-nowrite) never trigger a re-read.
 
 use std::collections::HashSet;
 use std::io;
@@ -22,13 +24,18 @@ use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecursiveMode, Watcher};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
-use crate::status::{self, Options, Scope, Snapshot};
+use crate::clock;
+use crate::status::facts::Facts;
+use crate::status::{self, Options, Scope, Snapshot, model};
 use crate::store::paths::Layout;
 
 use super::screen::{self, Ui};
 
 /// The slowest refresh: ages and process liveness move without file events.
 pub const TICK: Duration = Duration::from_secs(1);
+/// The longest the view goes without re-reading the store (a safety net for
+/// a missed notification; without notifications the store is read every tick).
+pub const FULL_EVERY: Duration = Duration::from_secs(10);
 /// Bursts of file events cause at most one rebuild per this interval.
 pub const MIN_REBUILD: Duration = Duration::from_millis(50);
 /// How long one wait for a key lasts (the loop's wake-up period).
@@ -75,13 +82,56 @@ pub fn run(layout: Layout, project: Scope, ui: Ui) -> ExitCode {
     }
 }
 
-fn build(layout: &Layout, project: &Scope, ui: &Ui) -> Snapshot {
-    let scope = if ui.all { Scope::All } else { project.clone() };
-    let opts = Options {
-        log: Some(LOG_KEEP),
+/// What the screen shows and the facts it was built from.
+struct Live<'a> {
+    layout: &'a Layout,
+    project: &'a Scope,
+    facts: Facts,
+    snap: Snapshot,
+    read_at: Instant,
+    ticked_at: Instant,
+}
+
+impl<'a> Live<'a> {
+    fn new(layout: &'a Layout, project: &'a Scope, ui: &Ui) -> Live<'a> {
+        let facts = status::gather(layout, &scope(project, ui), &options(ui));
+        Live {
+            layout,
+            project,
+            snap: model::build(&facts, &options(ui)),
+            facts,
+            read_at: Instant::now(),
+            ticked_at: Instant::now(),
+        }
+    }
+
+    /// Read the store again.
+    fn reread(&mut self, ui: &Ui) {
+        *self = Live::new(self.layout, self.project, ui);
+    }
+
+    /// Advance the clock and re-probe the processes; `true` if the screen
+    /// changes.
+    fn tick(&mut self, ui: &Ui) -> bool {
+        self.facts.advance(clock::now_ms());
+        self.ticked_at = Instant::now();
+        let next = model::build(&self.facts, &options(ui));
+        let changed = next != self.snap;
+        self.snap = next;
+        changed
+    }
+}
+
+fn scope(project: &Scope, ui: &Ui) -> Scope {
+    if ui.all { Scope::All } else { project.clone() }
+}
+
+fn options(ui: &Ui) -> Options {
+    // The log costs a receipt read per message: only while it is shown.
+    Options {
+        log: ui.show_log.then_some(LOG_KEEP),
         bodies: ui.bodies,
-    };
-    status::snapshot(layout, &scope, &opts)
+    }
 }
 
 /// What a key asks for.
@@ -100,7 +150,7 @@ fn on_key(code: KeyCode, mods: KeyModifiers, ui: &mut Ui, rows: usize) -> Action
         KeyCode::Char('c') if mods.contains(KeyModifiers::CONTROL) => Action::Quit,
         KeyCode::Char('l') => {
             ui.show_log = !ui.show_log;
-            Action::Redraw
+            Action::Rebuild
         }
         KeyCode::Char('b') => {
             ui.bodies = !ui.bodies;
@@ -135,24 +185,22 @@ fn event_loop(
     fs: &mut FsWatch,
     rx: &Receiver<()>,
 ) -> io::Result<()> {
-    let mut snap = build(layout, project, &ui);
-    let mut built = Instant::now();
+    let mut live = Live::new(layout, project, &ui);
     let mut dirty = true;
     let mut pending = false;
     while !STOP.load(Ordering::SeqCst) {
         if dirty {
-            terminal.draw(|f| screen::draw(f, &snap, &ui))?;
+            terminal.draw(|f| screen::draw(f, &live.snap, &ui))?;
             dirty = false;
         }
         if event::poll(POLL)? {
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    match on_key(k.code, k.modifiers, &mut ui, snap.agents.len()) {
+                    match on_key(k.code, k.modifiers, &mut ui, live.snap.agents.len()) {
                         Action::Quit => break,
                         Action::Redraw => dirty = true,
                         Action::Rebuild => {
-                            snap = build(layout, project, &ui);
-                            built = Instant::now();
+                            live.reread(&ui);
                             dirty = true;
                         }
                         Action::None => {}
@@ -165,16 +213,16 @@ fn event_loop(
         while rx.try_recv().is_ok() {
             pending = true;
         }
-        let since = built.elapsed();
-        if (pending && since >= MIN_REBUILD) || since >= TICK {
+        let since_read = live.read_at.elapsed();
+        let full_every = if fs.active() { FULL_EVERY } else { TICK };
+        if (pending && since_read >= MIN_REBUILD) || since_read >= full_every {
             fs.rearm();
-            let next = build(layout, project, &ui);
-            built = Instant::now();
+            let before = live.snap.clone();
+            live.reread(&ui);
             pending = false;
-            if next != snap {
-                snap = next;
-                dirty = true;
-            }
+            dirty |= live.snap != before;
+        } else if live.ticked_at.elapsed() >= TICK {
+            dirty |= live.tick(&ui);
         }
     }
     Ok(())
@@ -221,6 +269,11 @@ impl FsWatch {
         };
         w.rearm();
         w
+    }
+
+    /// Notifications arrive for at least the store root.
+    fn active(&self) -> bool {
+        self.watched.contains(&self.root)
     }
 
     /// Watch every directory of interest that exists and is not watched yet;
@@ -280,9 +333,15 @@ mod tests {
             Action::Quit
         );
         assert_eq!(on_key(KeyCode::Char('c'), none, &mut ui, 3), Action::None);
-        assert_eq!(on_key(KeyCode::Char('l'), none, &mut ui, 3), Action::Redraw);
+        assert_eq!(
+            on_key(KeyCode::Char('l'), none, &mut ui, 3),
+            Action::Rebuild
+        );
         assert!(ui.show_log);
-        assert_eq!(on_key(KeyCode::Char('l'), none, &mut ui, 3), Action::Redraw);
+        assert_eq!(
+            on_key(KeyCode::Char('l'), none, &mut ui, 3),
+            Action::Rebuild
+        );
         assert!(!ui.show_log);
         assert_eq!(
             on_key(KeyCode::Char('b'), none, &mut ui, 3),
