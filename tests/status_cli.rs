@@ -386,3 +386,49 @@ fn status_changes_nothing_and_does_not_wait_for_a_held_lock() {
     assert_eq!(agent(&v, SID_B)["unread"], 1, "read through the held locks");
     assert_eq!(agent(&v, SID_A)["liveness"], "dead");
 }
+
+#[test]
+fn a_fifo_in_place_of_a_ledger_or_mailbox_does_not_hang_status() {
+    let world = World::new();
+    let mut a = world.server(&[]);
+    a.claim(SID_A);
+    let layout = world.layout();
+    fs::create_dir_all(layout.received_dir()).unwrap();
+    fs::create_dir_all(layout.mailboxes_dir()).unwrap();
+    for p in [layout.ledger(SID_A), layout.mailbox(a.pid)] {
+        let c = std::ffi::CString::new(p.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: a plain mkfifo(3) on a path we own.
+        assert_eq!(
+            unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+            0,
+            "{}",
+            p.display()
+        );
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxtail"))
+        .args(["status", "--json", "--log"])
+        .current_dir(&world.project)
+        .env("HOME", &world.home)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("oxtail status hung on a FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The FIFO "mailbox" holds nothing; the ledger is named in a warning.
+    assert_eq!(agent(&v, SID_A)["unread"], 0);
+    assert!(
+        v["warnings"].as_array().unwrap().iter().any(|w| {
+            let w = w.as_str().unwrap();
+            w.contains("received-ledger") && w.contains("FIFO")
+        }),
+        "{v}"
+    );
+}

@@ -21,8 +21,9 @@ use crate::store::paths::Layout;
 /// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
 /// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = the
-/// 10,000-byte output cap; 10 = delivery receipts).
-pub const HOOK_MARKER_VERSION: u64 = 10;
+/// 10,000-byte output cap; 10 = delivery receipts; 11 = lock reclaim of dead
+/// holders and clearers, sidecars never through a symlink).
+pub const HOOK_MARKER_VERSION: u64 = 11;
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";

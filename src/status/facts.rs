@@ -91,6 +91,8 @@ pub struct Facts {
     pub receipts: HashMap<String, Receipt>,
     /// `None`: this store does not record open asks.
     pub asks: Option<Vec<OpenAsk>>,
+    /// Store files that could not be read (shown as warnings).
+    pub problems: Vec<String>,
 }
 
 impl Facts {
@@ -158,11 +160,17 @@ pub fn gather(
         .collect();
 
     let mut ledgers = HashMap::new();
+    let mut problems = Vec::new();
     for e in entries.iter().filter(|e| e.in_scope) {
         if let Some(sid) = e.entry.client.id()
             && !ledgers.contains_key(sid)
         {
-            let tail = ledger::peek_tail(layout, sid, LEDGER_TAIL).unwrap_or_default();
+            let tail = ledger::peek_tail(layout, sid, LEDGER_TAIL).unwrap_or_else(|e| {
+                problems.push(format!(
+                    "the received-ledger of {sid} could not be read: {e}"
+                ));
+                Vec::new()
+            });
             ledgers.insert(sid.to_string(), tail);
         }
     }
@@ -182,6 +190,7 @@ pub fn gather(
         receipts_recorded,
         receipts,
         asks: sources.asks.recorded().then(|| sources.asks.open_asks()),
+        problems,
     }
 }
 

@@ -782,7 +782,7 @@ fn trouble(
 }
 
 fn warnings(facts: &Facts, agents: &[Agent], waits: &[Wait]) -> Vec<String> {
-    let mut w = Vec::new();
+    let mut w = facts.problems.clone();
     for (pid, b) in &facts.mailboxes {
         if let Some(e) = &b.error {
             w.push(format!("mailbox of pid {pid} could not be read: {e}"));

@@ -51,6 +51,7 @@ impl World {
                 receipts_recorded: true,
                 receipts: HashMap::new(),
                 asks: Some(Vec::new()),
+                problems: Vec::new(),
             },
         }
     }

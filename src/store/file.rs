@@ -259,19 +259,16 @@ pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
 
 /// The end of `path`, cut at a line boundary, holding at least `min_lines`
 /// complete lines when the file has that many (else the whole file); `None`
-/// when the file does not exist. No lock: the store only changes a file by
+/// when the file does not exist; a symlink or other non-regular file is
+/// [`StoreError::NotRegular`], as for [`read_all`]. No lock: the store only changes a file by
 /// appending whole lines or by renaming a new file over it, so the open file
 /// is always a consistent prefix. Reads from the end in growing chunks, so a
 /// big ledger costs only its tail.
 pub fn read_tail(path: &Path, min_lines: usize) -> StoreResult<Option<Vec<u8>>> {
-    let f = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-    {
+    let f = match open_regular(path, fs::OpenOptions::new().read(true), "read") {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StoreError::io("read", path, e)),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
     };
     let len = f
         .metadata()
