@@ -179,3 +179,39 @@ fn sigterm_also_restores_the_terminal() {
     unsafe { libc::kill(pid, libc::SIGTERM) };
     tmux.wait_screen("t", "exit with the terminal restored", restored);
 }
+
+/// The view never outlives its terminal: when the tmux server dies outright
+/// (SIGKILL: the terminal hangs up), the process ends instead of spinning on
+/// the dead tty (crossterm's input poll never returns there).
+#[test]
+fn the_watch_never_outlives_its_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let world = World::new();
+    let mut a = world.server(&[]);
+    a.claim(SID_A);
+    let tmux = Tmux { world: &world };
+    tmux.start_watch("k", &world.project);
+    tmux.wait_screen("k", "the agent on screen", |s| s.contains(&SID_A[..8]));
+    let out = tmux.cmd(&["display-message", "-p", "-t", "k", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let child = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+    let pid = String::from_utf8_lossy(&child.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "the watch process");
+    let server = tmux.cmd(&["display-message", "-p", "#{pid}"]);
+    let server: i32 = String::from_utf8_lossy(&server.stdout)
+        .trim()
+        .parse()
+        .expect("the tmux server pid");
+    // SAFETY: signalling the private tmux server this test started.
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    wait_until("the watch process to end with its terminal", || {
+        let st = Command::new("ps")
+            .args(["-o", "stat=", "-p", &pid])
+            .output()
+            .unwrap();
+        let st = String::from_utf8_lossy(&st.stdout);
+        st.trim().is_empty() || st.trim().starts_with('Z')
+    });
+}

@@ -22,8 +22,10 @@ use crate::store::paths::Layout;
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
 /// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = the
 /// 10,000-byte output cap; 10 = delivery receipts; 11 = lock reclaim of dead
-/// holders and clearers, sidecars never through a symlink).
-pub const HOOK_MARKER_VERSION: u64 = 11;
+/// holders and clearers, sidecars never through a symlink; 12 = SessionStart
+/// and the client records that let a server follow /clear and /resume, mail
+/// labelled with the id it was sent to).
+pub const HOOK_MARKER_VERSION: u64 = 12;
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";
@@ -37,6 +39,9 @@ pub struct HookFile {
     pub file: &'static str,
     /// The Claude Code event it is registered on (`None` = a sourced library).
     pub event: Option<&'static str>,
+    /// Also registered in Codex's `hooks.json` (SessionStart is not: Codex
+    /// starts one MCP server per thread, so a client record would mislead).
+    pub codex: bool,
     /// The exact bytes shipped.
     pub text: &'static str,
 }
@@ -45,18 +50,22 @@ pub struct HookFile {
 /// shipped bytes cannot drift apart.
 macro_rules! hook_file {
     ($id:literal, $file:literal, $event:expr) => {
+        hook_file!($id, $file, $event, true)
+    };
+    ($id:literal, $file:literal, $event:expr, $codex:expr) => {
         HookFile {
             id: $id,
             file: $file,
             event: $event,
+            codex: $codex,
             text: include_str!(concat!("../../assets/", $file)),
         }
     };
 }
 
-/// Every installed file: the three hooks first (in registration order), then
-/// the libraries they source.
-pub const HOOK_FILES: [HookFile; 7] = [
+/// Every installed file: the hooks first (in registration order), then the
+/// libraries they source.
+pub const HOOK_FILES: [HookFile; 8] = [
     hook_file!("pretooluse", "pretooluse.sh", Some("PreToolUse")),
     hook_file!("stop", "stop.sh", Some("Stop")),
     hook_file!(
@@ -64,13 +73,19 @@ pub const HOOK_FILES: [HookFile; 7] = [
         "userpromptsubmit.sh",
         Some("UserPromptSubmit")
     ),
+    hook_file!(
+        "sessionstart",
+        "sessionstart.sh",
+        Some("SessionStart"),
+        false
+    ),
     hook_file!("common", "oxtail-hook-common.sh", None),
     hook_file!("deliver", "oxtail-hook-deliver.sh", None),
     hook_file!("awk", "oxtail-hook.awk", None),
     hook_file!("lock", "oxtail-lock.sh", None),
 ];
 
-/// The three hooks registered in settings (files with an event).
+/// The hooks registered in Claude Code's settings (files with an event).
 pub fn managed_hooks() -> impl Iterator<Item = (&'static HookFile, &'static str)> {
     HOOK_FILES
         .iter()
@@ -253,7 +268,12 @@ mod tests {
                     .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             );
         }
-        assert_eq!(managed_hooks().count(), 3);
+        assert_eq!(managed_hooks().count(), 4);
+        let codex: Vec<&str> = managed_hooks()
+            .filter(|(h, _)| h.codex)
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(codex, ["PreToolUse", "Stop", "UserPromptSubmit"]);
         assert_eq!(command_for("stop.sh"), "\"$HOME/.oxtail/hooks/stop.sh\"");
     }
 }

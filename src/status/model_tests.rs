@@ -70,6 +70,7 @@ impl World {
             transcript_path: None,
             session_id_source: None,
             cwd: "/p".into(),
+            ..Client::default()
         };
         let mut entry = Entry::new(pid, NOW / 1000 - 3600, client);
         entry.tmux_session = tmux.map(str::to_string);

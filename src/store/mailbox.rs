@@ -1,7 +1,7 @@
 //! Mailbox queues `mailboxes/<pid>.jsonl` (messaging.md §5): enqueue, requeue
 //! (back or front), full drain, union drain, selective drain, emptiness probe,
-//! migration, removal of an empty mailbox, and a read-only summary of pending
-//! mail (for `doctor`).
+//! migration (whole, or of the records a predicate selects), removal of an
+//! empty mailbox, and a read-only summary of pending mail (for `doctor`).
 //!
 //! Invariants defended:
 //! - every mutation happens under the pid's mailbox lock (the one the hooks and
@@ -323,6 +323,46 @@ pub fn migrate(layout: &Layout, from: u32, to: u32) -> StoreResult<usize> {
     }
     file::truncate(&src)?;
     Ok(count)
+}
+
+/// Move the schema-1 records of `from` that satisfy `pred` to `to`, both
+/// byte-exact: the moved lines are appended to `to` (under its lock, while
+/// `from`'s is held), then `from` keeps every other line in order. Returns how
+/// many moved. A failed append leaves `from` untouched; a failed rewrite of
+/// `from` after the append leaves a duplicate (same ids), never a loss.
+pub fn migrate_matching(
+    layout: &Layout,
+    from: u32,
+    to: u32,
+    pred: impl Fn(&Message) -> bool,
+) -> StoreResult<usize> {
+    if from == to {
+        return Ok(0);
+    }
+    let src = layout.mailbox(from);
+    let _from_guard = lock_mailbox(layout, from)?;
+    let Some(content) = file::read_all(&src)? else {
+        return Ok(0);
+    };
+    let (moved, kept): (Vec<&[u8]>, Vec<&[u8]>) = file::lines(&content).partition(|raw| {
+        Message::parse_line(&file::decode(raw)).is_some_and(|m| m.is_schema_v1() && pred(&m))
+    });
+    if moved.is_empty() {
+        return Ok(0);
+    }
+    {
+        let _to_guard = lock_mailbox(layout, to)?;
+        file::append_healing(
+            &layout.mailbox(to),
+            &file::join_lines(moved.iter().copied()),
+        )?;
+    }
+    if kept.is_empty() {
+        file::truncate(&src)?;
+    } else {
+        file::atomic_replace(&src, &file::join_lines(kept))?;
+    }
+    Ok(moved.len())
 }
 
 /// Remove `pid`'s mailbox file if it is empty, under its lock, waiting at

@@ -136,6 +136,16 @@ impl Layout {
         is_message_id(message_id).then(|| self.outbox_dir().join(message_id))
     }
 
+    pub fn clients_dir(&self) -> PathBuf {
+        self.root.join("clients")
+    }
+
+    /// `clients/<pid>.json`: what the hooks of client process `pid` (a Claude
+    /// Code process) last saw as its current session (beyond the original).
+    pub fn client_record(&self, pid: u32) -> PathBuf {
+        self.clients_dir().join(format!("{pid}.json"))
+    }
+
     pub fn hooks_dir(&self) -> PathBuf {
         self.root.join("hooks")
     }

@@ -60,6 +60,7 @@ fn populate(layout: &Layout, project: &Path) -> Fleet {
             transcript_path: None,
             session_id_source: Some("env".into()),
             cwd: project.to_string_lossy().into_owned(),
+            ..Client::default()
         };
         let mut e = Entry::new(child.id(), now, client);
         e.tmux_session = Some(format!("agent-{i:02}"));

@@ -8,9 +8,13 @@
 //!
 //! Invariants defended: the terminal is restored (raw mode off, main screen
 //! back) however the loop ends — `q`, Ctrl-C, SIGTERM/SIGHUP/SIGINT, an I/O
-//! error, or a panic (ratatui's hook); and watching writes nothing: the
-//! watches are on directories that exist, and our own reads (which inotify
-//! reports as open/close-nowrite) never trigger a re-read.
+//! error, or a panic (ratatui's hook); the process never outlives its
+//! terminal: a watchdog thread exits when the terminal hangs up (crossterm's
+//! input poll spins on a hung-up tty and never returns, so the loop itself
+//! could not notice) or when a stop signal was not honoured within
+//! [`STOP_GRACE`]; and watching writes nothing: the watches are on
+//! directories that exist, and our own reads (which inotify reports as
+//! open/close-nowrite) never trigger a re-read.
 
 use std::collections::HashSet;
 use std::io;
@@ -45,6 +49,44 @@ const LOG_KEEP: usize = 60;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// How often the watchdog looks at the terminal and the stop flag.
+const WATCHDOG_EVERY: Duration = Duration::from_millis(200);
+/// How long the loop may take to honour a stop signal before the watchdog
+/// ends the process itself.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// True when the terminal on stdin has hung up (its emulator or tmux server
+/// went away): `poll(2)` reports POLLHUP / POLLERR / POLLNVAL.
+fn terminal_hung_up() -> bool {
+    let mut fds = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut fds, 1, 0) };
+    n > 0 && fds.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+/// Exit the process (terminal restored, best effort) when the terminal hung
+/// up, or when a stop signal has not ended the loop within [`STOP_GRACE`].
+fn spawn_watchdog() {
+    let _ = std::thread::Builder::new()
+        .name("status-watchdog".into())
+        .spawn(|| {
+            let mut stop_seen: Option<Instant> = None;
+            loop {
+                std::thread::sleep(WATCHDOG_EVERY);
+                let overdue = STOP.load(Ordering::SeqCst)
+                    && stop_seen.get_or_insert_with(Instant::now).elapsed() >= STOP_GRACE;
+                if terminal_hung_up() || overdue {
+                    ratatui::restore();
+                    std::process::exit(0);
+                }
+            }
+        });
+}
+
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
@@ -61,6 +103,7 @@ fn install_signal_handlers() {
 /// Run the live view until the user quits.
 pub fn run(layout: Layout, project: Scope, ui: Ui) -> ExitCode {
     install_signal_handlers();
+    spawn_watchdog();
     let (tx, rx) = mpsc::channel();
     let mut fs = FsWatch::new(&layout, tx);
     let mut terminal = match ratatui::try_init() {

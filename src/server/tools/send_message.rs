@@ -270,6 +270,7 @@ pub fn run(
         request_id: None,
         reply_to,
         source_message_id: a.str("source_message_id"),
+        to_session_id: project::addressed_id(target, &peer),
     };
     let done = deliver_and_wake(
         layout,
