@@ -499,6 +499,33 @@ fn lone_surrogate_lines_are_delivered_not_dropped() {
     assert_eq!(d[0].body(), Some("x\u{fffd}y"));
 }
 
+#[test]
+fn peek_reads_without_the_lock_and_changes_nothing() {
+    let (_t, l) = layout();
+    assert!(mailbox::peek(&l, 42).unwrap().messages.is_empty());
+    assert!(mailbox::list_pids(&l).is_empty());
+    assert!(!l.mailboxes_dir().exists(), "a peek creates nothing");
+    let m1 = mailbox::enqueue(&l, 42, "one", Some(A), &none()).unwrap();
+    mailbox::enqueue(&l, 42, "two", Some(B), &none()).unwrap();
+    mailbox::requeue(&l, 42, &m1).unwrap(); // a duplicate id stays visible
+    append_raw(&l, 42, b"not json\n\n{\"schema_version\":1,\"id\":\"x\"}\n");
+    fs::write(l.mailbox(7), b"").unwrap();
+    fs::write(l.mailboxes_dir().join("junk.jsonl"), b"x\n").unwrap();
+    let before = raw(&l, 42);
+    // A held lock (a sender mid-append, a stalled hook) does not block a peek.
+    let _held = lock::acquire(
+        &lock::lock_path_for(&l.mailbox(42)),
+        &LockKind::Mailbox(42),
+        &LockOptions::default(),
+    )
+    .unwrap();
+    let p = mailbox::peek(&l, 42).unwrap();
+    assert_eq!(bodies(&p.messages), ["one", "two", "one"]);
+    assert_eq!(p.unreadable, 2, "the bad line and the body-less record");
+    assert_eq!(raw(&l, 42), before);
+    assert_eq!(mailbox::list_pids(&l), vec![7, 42]);
+}
+
 // Beyond the original: a server that exits cleanly removes its own mailbox
 // when it is empty (and only then), under the mailbox lock.
 
@@ -567,4 +594,45 @@ fn pending_summarises_without_changing_the_file() {
     assert_eq!(p.bytes, before.len() as u64);
     assert!(p.modified.is_some() && p.oldest_enqueued_at.is_some());
     assert_eq!(raw(&l, 143), before);
+}
+
+/// A budgeted read keeps per-sender order across drains: while it decides
+/// what to hand over, a sender's next message and a concurrent drainer (a
+/// hook) wait, so the kept part is never overtaken (a `fault_soak` finding:
+/// a hook between the drain and the write-back delivered message 24 before
+/// the requeued 23).
+#[test]
+fn drain_many_keeping_lets_nothing_overtake_what_it_keeps() {
+    let (_t, l) = layout();
+    for i in 1..=5 {
+        mailbox::enqueue(&l, 7, &format!("m{i}"), Some(A), &none()).unwrap();
+    }
+    let (l2, l3) = (l.clone(), l.clone());
+    let mut sender = None;
+    let mut hook = None;
+    let kept = mailbox::drain_many_keeping(&l, 7, &[7], |msgs| {
+        // Both start while the split runs, i.e. while the drain holds the lock.
+        sender = Some(std::thread::spawn(move || {
+            mailbox::enqueue(&l2, 7, "m6", Some(A), &none()).unwrap();
+        }));
+        hook = Some(std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            mailbox::drain(&l3, 7)
+        }));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut msgs = msgs;
+        let keep = msgs.split_off(2);
+        (msgs, keep)
+    });
+    assert_eq!(bodies(&kept.drain.messages), ["m1", "m2"]);
+    assert_eq!(kept.kept, 3);
+    sender.unwrap().join().unwrap();
+    let hooked = hook.unwrap().join().unwrap().unwrap_or_default();
+    let mut rest = hooked;
+    rest.extend(mailbox::drain(&l, 7).unwrap());
+    assert_eq!(
+        bodies(&rest),
+        ["m3", "m4", "m5", "m6"],
+        "nothing overtook the kept part"
+    );
 }

@@ -12,6 +12,7 @@ pub mod hook_assets;
 pub mod hook_settings;
 pub mod install_hook;
 pub mod setup;
+pub mod status;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,6 +42,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check the installation (MCP entries, hooks, tmux, ~/.oxtail) and say how to fix it.
     Doctor(doctor::DoctorArgs),
+    /// Show the project's agents: liveness, unread mail, waits, stuck mail (--watch: live).
+    Status(status::StatusArgs),
 }
 
 /// Parse argv and run the chosen behaviour.
@@ -55,5 +58,6 @@ pub fn main() -> ExitCode {
         Some(Command::Uninstall(args)) => setup::uninstall(args),
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Status(args)) => status::run(args),
     }
 }

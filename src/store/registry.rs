@@ -330,6 +330,14 @@ pub fn keep_live(layout: &Layout, entries: Vec<Entry>) -> Vec<Entry> {
     live
 }
 
+/// Every valid entry, dead ones included, in byte-wise file-name order, with
+/// nothing reaped, migrated or rewritten (the original's `readAllPassive`):
+/// for read-only views such as `oxtail status`, which must show dead agents
+/// and must never change the registry.
+pub fn read_all_passive(layout: &Layout) -> Vec<Entry> {
+    scan(layout)
+}
+
 /// One entry per non-empty session id (greatest `started_at`, first seen wins
 /// ties), in first-seen order, followed by every id-less entry in input order.
 pub fn dedupe_by_session_id(entries: Vec<Entry>) -> Vec<Entry> {
@@ -556,6 +564,32 @@ mod tests {
             );
         }
         assert_eq!(session_pids_for_id(&layout, "s"), vec![100, 1234, 99]);
+    }
+
+    #[test]
+    fn passive_read_keeps_dead_entries_and_their_files() {
+        let (_tmp, layout) = setup();
+        let me = std::process::id();
+        let dead = dead_pid();
+        register(&layout, &entry(me, Some("s"), 20)).unwrap();
+        for (pid, sid) in [(dead, Some("gone")), (dead + 1_000_000, None)] {
+            write_raw(
+                &layout,
+                &format!("{pid}.json"),
+                &to_pretty(&entry(pid, sid, 1)),
+            );
+        }
+        let pids: Vec<u32> = read_all_passive(&layout)
+            .iter()
+            .map(|e| e.server_pid)
+            .collect();
+        assert_eq!(pids.len(), 3, "{pids:?}");
+        assert!(pids.contains(&dead) && pids.contains(&me));
+        assert!(layout.session_entry(dead).exists(), "nothing reaped");
+        assert!(layout.session_entry(dead + 1_000_000).exists());
+        // The reaping reader, by contrast, removes them.
+        read_all(&layout);
+        assert!(!layout.session_entry(dead).exists());
     }
 
     #[test]

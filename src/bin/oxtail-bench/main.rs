@@ -32,6 +32,7 @@ mod messaging;
 mod population;
 mod scratch;
 mod server;
+mod status;
 mod store;
 
 use std::time::Duration;
@@ -51,6 +52,7 @@ const AREAS: &[Area] = &[
     area("server", server::run, None),
     area("messaging", messaging::run, Some(messaging::child)),
     area("scale", messaging::scale, None),
+    area("status", status::run, None),
 ];
 
 const fn area(
