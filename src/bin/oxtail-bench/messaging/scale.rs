@@ -41,55 +41,39 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
     rows
 }
 
-/// One sandbox per implementation, each with A and B claimed and the
-/// registry also holding `pop`'s entries; A sends 200 B to B by session id,
-/// one implementation after the other; B drains now and then (untimed) so
+/// Per implementation, one after the other (the other's servers stopped, so
+/// neither runs beside the other's idle timers or on caches it just
+/// emptied): a sandbox with A and B claimed and the registry also holding
+/// `pop`'s entries; once the servers are idle, A sends 200 B to B by session
+/// id (5 untimed, then `samples` timed); B drains now and then (untimed) so
 /// its mailbox stays small.
 fn send_with_registry(all: &[Impl], pop: &Population, samples: usize) -> Vec<Row> {
     let (a_sid, b_sid) = (session_id(TAG_SEND, 1), session_id(TAG_SEND, 2));
-    let worlds: Vec<(Sandbox, Server, Server)> = all
-        .iter()
-        .map(|imp| {
-            let sb = Sandbox::new("scale");
-            pop.register(&sb.layout().sessions_dir(), &sb.project(), TAG_POP);
-            let a = Server::start_claimed(imp, &sb, &a_sid);
-            let b = Server::start_claimed(imp, &sb, &b_sid);
-            (sb, a, b)
-        })
-        .collect();
     let send = json!({"target": b_sid, "body": "x".repeat(200)});
-    let mut times = vec![Vec::with_capacity(samples); all.len()];
-    let mut cpu = vec![Vec::with_capacity(samples); all.len()];
-    let mut worlds = worlds;
-    settle(
-        &worlds
-            .iter()
-            .flat_map(|(_, a, b)| [a.pid(), b.pid()])
-            .collect::<Vec<_>>(),
-    );
-    // One implementation's sends at a time, after 5 untimed ones: sends
-    // interleaved with a much slower implementation's would run on caches it
-    // just emptied (measured: 2x the CPU per send).
-    for (k, (_, a, b)) in worlds.iter_mut().enumerate() {
+    let mut rows = Vec::new();
+    for imp in all {
+        let sb = Sandbox::new("scale");
+        pop.register(&sb.layout().sessions_dir(), &sb.project(), TAG_POP);
+        let mut a = Server::start_claimed(imp, &sb, &a_sid);
+        let mut b = Server::start_claimed(imp, &sb, &b_sid);
+        settle(&[a.pid(), b.pid()]);
+        let (mut times, mut cpu) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
         for i in 0..samples + 5 {
             let c0 = cpu_ns(a.pid());
             let t = Instant::now();
             let r = a.call("send_message", send.clone());
             let d = t.elapsed();
-            assert_eq!(r["ok"], true, "{}: send with registry: {r}", all[k].label);
+            assert_eq!(r["ok"], true, "{}: send with registry: {r}", imp.label);
             if i >= 5 {
-                times[k].push(d.as_secs_f64() * 1e6);
+                times.push(d.as_secs_f64() * 1e6);
                 if let (Some(c0), Some(c1)) = (c0, cpu_ns(a.pid())) {
-                    cpu[k].push(c1.saturating_sub(c0) as f64 / 1e3);
+                    cpu.push(c1.saturating_sub(c0) as f64 / 1e3);
                 }
             }
             if i % 20 == 19 {
                 b.call("read_my_messages", json!({}));
             }
         }
-    }
-    let mut rows = Vec::new();
-    for (((imp, (sb, _, _)), t), c) in all.iter().zip(&worlds).zip(times).zip(cpu) {
         let left = std::fs::read_dir(sb.layout().sessions_dir()).map_or(0, |d| d.count());
         if left < pop.len() {
             eprintln!(
@@ -98,55 +82,35 @@ fn send_with_registry(all: &[Impl], pop: &Population, samples: usize) -> Vec<Row
                 pop.len()
             );
         }
-        rows.push(
-            Row::new(
-                format!(
-                    "messaging stdio: send_message with {} other registry entries",
-                    pop.len()
-                ),
-                "µs",
-                t,
-            )
-            .of(imp.label),
+        let name = format!(
+            "messaging stdio: send_message with {} other registry entries",
+            pop.len()
         );
-        if !c.is_empty() {
-            rows.push(
-                Row::new(
-                    format!(
-                        "messaging stdio: send_message with {} other registry entries, sender CPU",
-                        pop.len()
-                    ),
-                    "µs",
-                    c,
-                )
-                .of(imp.label),
-            );
+        rows.push(Row::new(name.clone(), "µs", times).of(imp.label));
+        if !cpu.is_empty() {
+            rows.push(Row::new(format!("{name}, sender CPU"), "µs", cpu).of(imp.label));
         }
     }
     rows
 }
 
-/// Per implementation: B's mailbox is topped up to `queued` messages
-/// (written in the shared format straight into the sandbox's store), then
-/// one read_my_messages is timed; it returns its budget and requeues the
-/// rest. The implementations take turns sample by sample.
+/// Per implementation, one after the other: B's mailbox is topped up to
+/// `queued` messages (written in the shared format straight into the
+/// sandbox's store), then one read_my_messages is timed; it returns its
+/// budget and requeues the rest.
 fn read_with_queue(all: &[Impl], queued: usize, samples: usize) -> Vec<Row> {
     let (a_sid, b_sid) = (session_id(TAG_READ, 1), session_id(TAG_READ, 2));
-    let mut worlds: Vec<(Sandbox, Server, usize)> = all
-        .iter()
-        .map(|imp| {
-            let sb = Sandbox::new("queue");
-            let b = Server::start_claimed(imp, &sb, &b_sid);
-            (sb, b, 0)
-        })
-        .collect();
-    settle(&worlds.iter().map(|(_, b, _)| b.pid()).collect::<Vec<_>>());
     let body = "benchmark backlog message: please look at src/x.rs \u{2014} \"quoted\"\nthanks";
-    let mut times = vec![Vec::with_capacity(samples); all.len()];
-    let mut cpu = vec![Vec::with_capacity(samples); all.len()];
-    for i in 0..samples + 2 {
-        for (k, (sb, b, present)) in worlds.iter_mut().enumerate() {
-            let top_up: Vec<Message> = (*present..queued)
+    let name = format!("messaging stdio: read_my_messages with {queued} queued");
+    let mut rows = Vec::new();
+    for imp in all {
+        let sb = Sandbox::new("queue");
+        let mut b = Server::start_claimed(imp, &sb, &b_sid);
+        settle(&[b.pid()]);
+        let (mut times, mut cpu) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+        let mut present = 0;
+        for i in 0..samples + 2 {
+            let top_up: Vec<Message> = (present..queued)
                 .map(|_| Message::build(body, Some(&a_sid), &NewMessage::default()))
                 .collect();
             mailbox::requeue_many(&sb.layout(), b.pid(), &top_up).expect("fill mailbox");
@@ -158,22 +122,18 @@ fn read_with_queue(all: &[Impl], queued: usize, samples: usize) -> Vec<Row> {
             std::thread::sleep(Duration::from_millis(5));
             let c1 = cpu_ns(b.pid());
             let n = messages(&got).len();
-            assert!(n > 0, "{}: read with {queued} queued: {got}", all[k].label);
-            *present = queued - n;
+            assert!(n > 0, "{}: read with {queued} queued: {got}", imp.label);
+            present = queued - n;
             if i >= 2 {
-                times[k].push(d.as_secs_f64() * 1e6);
+                times.push(d.as_secs_f64() * 1e6);
                 if let (Some(c0), Some(c1)) = (c0, c1) {
-                    cpu[k].push(c1.saturating_sub(c0) as f64 / 1e3);
+                    cpu.push(c1.saturating_sub(c0) as f64 / 1e3);
                 }
             }
         }
-    }
-    let mut rows = Vec::new();
-    for ((imp, t), c) in all.iter().zip(times).zip(cpu) {
-        let name = format!("messaging stdio: read_my_messages with {queued} queued");
-        rows.push(Row::new(name.clone(), "µs", t).of(imp.label));
-        if !c.is_empty() {
-            rows.push(Row::new(format!("{name}, reader CPU"), "µs", c).of(imp.label));
+        rows.push(Row::new(name.clone(), "µs", times).of(imp.label));
+        if !cpu.is_empty() {
+            rows.push(Row::new(format!("{name}, reader CPU"), "µs", cpu).of(imp.label));
         }
     }
     rows
