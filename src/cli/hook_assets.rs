@@ -21,8 +21,21 @@ use crate::store::paths::Layout;
 /// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
 /// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = the
-/// 10,000-byte output cap; 10 = delivery receipts).
-pub const HOOK_MARKER_VERSION: u64 = 10;
+/// 10,000-byte output cap; 10 = delivery receipts; 11 = the idle watcher and
+/// the renderer's text mode).
+pub const HOOK_MARKER_VERSION: u64 = 11;
+
+/// The idle watcher: a second Stop command, registered only for a Claude Code
+/// that supports `asyncRewake` (never for Codex).
+pub const IDLE_WATCH_FILE: &str = "idlewatch.sh";
+/// The event the idle watcher is registered on.
+pub const IDLE_WATCH_EVENT: &str = "Stop";
+/// Claude Code's hook `timeout` for the watcher, in seconds; the watcher
+/// gives up before it (3300 s, `OXTAIL_IDLE_WATCH_MAX_S`, at most 3500 s).
+pub const IDLE_WATCH_TIMEOUT_S: u64 = 3600;
+/// The file beside the hooks naming the oxtail binary the watcher runs
+/// (`oxtail wait-mail`); written by install-hook, not hashed.
+pub const OXTAIL_BIN_FILE: &str = "oxtail-bin.path";
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";
@@ -34,8 +47,11 @@ pub struct HookFile {
     pub id: &'static str,
     /// File name under `~/.oxtail/hooks/`.
     pub file: &'static str,
-    /// The Claude Code event it is registered on (`None` = a sourced library).
+    /// The Claude Code event it is registered on as a plain command (`None` =
+    /// a sourced library or the idle watcher, registered on its own terms).
     pub event: Option<&'static str>,
+    /// Run directly by the client (so it must be executable).
+    pub runs: bool,
     /// The exact bytes shipped.
     pub text: &'static str,
 }
@@ -44,18 +60,22 @@ pub struct HookFile {
 /// shipped bytes cannot drift apart.
 macro_rules! hook_file {
     ($id:literal, $file:literal, $event:expr) => {
+        hook_file!($id, $file, $event, Option::<&str>::is_some(&$event))
+    };
+    ($id:literal, $file:literal, $event:expr, $runs:expr) => {
         HookFile {
             id: $id,
             file: $file,
             event: $event,
+            runs: $runs,
             text: include_str!(concat!("../../assets/", $file)),
         }
     };
 }
 
-/// Every installed file: the three hooks first (in registration order), then
-/// the libraries they source.
-pub const HOOK_FILES: [HookFile; 7] = [
+/// Every installed file: the three hooks first (in registration order), the
+/// idle watcher, then the libraries they source.
+pub const HOOK_FILES: [HookFile; 8] = [
     hook_file!("pretooluse", "pretooluse.sh", Some("PreToolUse")),
     hook_file!("stop", "stop.sh", Some("Stop")),
     hook_file!(
@@ -63,13 +83,15 @@ pub const HOOK_FILES: [HookFile; 7] = [
         "userpromptsubmit.sh",
         Some("UserPromptSubmit")
     ),
+    hook_file!("idlewatch", "idlewatch.sh", None, true),
     hook_file!("common", "oxtail-hook-common.sh", None),
     hook_file!("deliver", "oxtail-hook-deliver.sh", None),
     hook_file!("awk", "oxtail-hook.awk", None),
     hook_file!("lock", "oxtail-lock.sh", None),
 ];
 
-/// The three hooks registered in settings (files with an event).
+/// The three hooks registered in settings as plain commands (files with an
+/// event), for Claude Code and Codex alike.
 pub fn managed_hooks() -> impl Iterator<Item = (&'static HookFile, &'static str)> {
     HOOK_FILES
         .iter()
@@ -133,6 +155,16 @@ pub fn is_oxtail_command(cmd: &str, file: &str, home: &Path) -> bool {
 /// `~/.claude/settings.json` under `home`.
 pub fn settings_path(home: &Path) -> PathBuf {
     home.join(".claude").join("settings.json")
+}
+
+/// The watcher's command object as registered in `settings.json`.
+pub fn idle_watch_command() -> Value {
+    serde_json::json!({
+        "type": "command",
+        "command": command_for(IDLE_WATCH_FILE),
+        "asyncRewake": true,
+        "timeout": IDLE_WATCH_TIMEOUT_S,
+    })
 }
 
 /// Result of comparing the installation with the shipped files.

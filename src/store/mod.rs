@@ -6,6 +6,7 @@ pub mod autowake;
 pub mod claims;
 pub mod error;
 pub mod file;
+pub mod idle_watch;
 pub mod ledger;
 pub mod lock;
 pub mod mailbox;

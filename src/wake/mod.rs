@@ -16,6 +16,7 @@ pub mod gate;
 pub mod outlook;
 pub mod pane;
 pub mod tmux;
+pub mod watcher;
 
 use std::sync::OnceLock;
 use std::time::Duration;

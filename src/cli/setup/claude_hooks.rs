@@ -103,7 +103,12 @@ pub fn apply(plan: Plan, dry_run: bool) -> bool {
     let result = if plan.uninstall {
         install_hook::uninstall_at_with(&plan.home, now, &mut also)
     } else {
-        install_hook::install_at_with(&plan.home, now, &mut also)
+        install_hook::install_at_with(
+            &plan.home,
+            now,
+            &install_hook::HookOptions::detect(),
+            &mut also,
+        )
     };
     match result {
         Ok(report) => {
