@@ -102,6 +102,7 @@ fn ask_and_reply_correlated_ignoring_chatter() {
             "message_id",
             "request_id",
             "wake_status",
+            "wake_path",
             "reply",
             "correlation",
             "timeout_ms",

@@ -24,6 +24,8 @@ pub struct NewMessage<'a> {
     pub request_id: Option<&'a str>,
     pub reply_to: Option<&'a str>,
     pub source_message_id: Option<&'a str>,
+    /// The question a late reply answers (new, last key: see [`Message::build`]).
+    pub answers_message_id: Option<&'a str>,
 }
 
 /// One mailbox / ledger record: a JSON object with every key it was read with.
@@ -77,6 +79,7 @@ impl Message {
             ("request_id", opts.request_id),
             ("reply_to", opts.reply_to),
             ("source_message_id", opts.source_message_id),
+            ("answers_message_id", opts.answers_message_id),
         ] {
             if let Some(v) = non_empty(val) {
                 m.insert(key.into(), Value::from(v));
@@ -134,6 +137,13 @@ impl Message {
         self.str_field("source_message_id")
     }
 
+    /// `answers_message_id`: set on a late reply to a pending `ask_peer`, the
+    /// question's message id (beyond the original; a new key after the
+    /// 0.14 ones, which 0.14 readers skip and a 0.14 requeue drops).
+    pub fn answers_message_id(&self) -> Option<&str> {
+        self.str_field("answers_message_id")
+    }
+
     /// `enqueued_at` when it is a number.
     pub fn enqueued_at(&self) -> Option<f64> {
         self.fields.get("enqueued_at").and_then(Value::as_f64)
@@ -184,6 +194,7 @@ impl Message {
             "request_id",
             "reply_to",
             "source_message_id",
+            "answers_message_id",
         ] {
             if let Some(v) = f.get(key).filter(|v| js_truthy(v)) {
                 m.insert(key.into(), v.clone());

@@ -13,5 +13,6 @@ pub mod mailbox;
 pub mod message;
 pub mod outbox;
 pub mod paths;
+pub mod pending_ask;
 pub mod receipts;
 pub mod registry;
