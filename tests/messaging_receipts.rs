@@ -304,3 +304,80 @@ fn an_answer_that_never_left_leaves_no_receipt_and_keeps_the_mail() {
         "the drained message went back"
     );
 }
+
+/// Crash test: a receiving server SIGKILLed at random moments around a
+/// `read_my_messages` never leaves a receipt for a message whose answer the
+/// client did not get; what it did not hand over is still queued.
+#[test]
+fn killed_readers_never_leave_a_receipt_for_an_answer_not_received() {
+    use oxtail::mcp_client::{Answer, McpClient};
+    let rounds: u64 = std::env::var("OXTAIL_READER_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let world = World::new();
+    let layout = world.layout();
+    let (mut answered, mut lost_answers, mut lost_with_process) = (0, 0, 0);
+    for round in 0..rounds {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxtail"));
+        cmd.current_dir(&world.project)
+            .env("HOME", &world.home)
+            .env("TMUX_TMPDIR", &world.tmux_tmpdir)
+            .env_remove("CLAUDE_CODE_SESSION_ID")
+            .env_remove("TMUX")
+            .stderr(Stdio::null());
+        let mut c = McpClient::spawn("reader", cmd).unwrap();
+        c.initialize("claude-code", "2.1.0", RESPONSE_TIMEOUT)
+            .unwrap();
+        let pid = c.pid();
+        let ids: Vec<String> = (0..5)
+            .map(|i| {
+                let m = mailbox::enqueue(
+                    &layout,
+                    pid,
+                    &format!("r{round}m{i}"),
+                    Some(SID_A),
+                    &NewMessage::default(),
+                )
+                .unwrap();
+                m.id().unwrap().to_string()
+            })
+            .collect();
+        let req = c.start_tool("read_my_messages", json!({})).unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(
+            (round * 2654435761) % 8000,
+        ));
+        c.kill();
+        let shown: Vec<String> =
+            match c.response(&json!(req), std::time::Duration::from_millis(200)) {
+                Answer::Response(v) => {
+                    answered += 1;
+                    let text = v.to_string();
+                    ids.iter()
+                        .filter(|id| text.contains(id.as_str()))
+                        .cloned()
+                        .collect()
+                }
+                _ => {
+                    lost_answers += 1;
+                    Vec::new()
+                }
+            };
+        let queued = fs::read_to_string(layout.mailbox(pid)).unwrap_or_default();
+        for id in &ids {
+            let receipt = receipts::read(&layout, id).is_some();
+            assert!(
+                !receipt || shown.contains(id),
+                "round {round}: a receipt for {id}, whose answer the client never got"
+            );
+            if !shown.contains(id) && !queued.contains(id.as_str()) {
+                // Drained, and the answer died with the process: the
+                // documented residue of a kill (AGENTS.md threat model).
+                lost_with_process += 1;
+            }
+        }
+    }
+    eprintln!(
+        "FIGURES reader_kill: rounds={rounds} answered={answered} killed_before_answer={lost_answers} drained_then_killed={lost_with_process}"
+    );
+}

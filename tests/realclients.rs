@@ -4,8 +4,11 @@
 //! (`../shared/realclients/install.sh`); otherwise it prints a skip note.
 //! Scenarios: `handshake` (both CLIs), `oxtail_stop_delivery` (Claude Code),
 //! `oxtail_codex_peer` (Claude Code sends, Codex receives through the hooks),
-//! and `tests/setup_e2e_codex_peer.json` (the hooks `oxtail setup` installed,
-//! trusted by setup itself, deliver into a Codex session).
+//! `tests/setup_e2e_codex_peer.json` (the hooks `oxtail setup` installed,
+//! trusted by setup itself, deliver into a Codex session), and
+//! `tests/realclients_receipts.json` (a Claude Code session receives through
+//! its PreToolUse hook; its sender's `message_status` says delivered via the
+//! hook).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,4 +64,6 @@ fn real_clients_talk_through_oxtail() {
             setup.to_str().unwrap(),
         ],
     );
+    let receipts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/realclients_receipts.json");
+    run(&h, &["--scenario", receipts.to_str().unwrap()]);
 }
