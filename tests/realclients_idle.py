@@ -12,9 +12,10 @@ After the last of `tui_inputs` has finished its turn, the session is kept
 open (nothing typed) until the fake model has answered at least N main-agent
 requests and the last of them ended a turn (text only) S seconds ago
 (default 3), or T seconds passed (default 60); then `/exit` as usual.
-Optional `"after_exit_s": X` waits X seconds after `/exit` and records which
-processes that were started from the session's hooks dir are still running
-(`logs/linger-<id>.json`).
+Optional `"after_exit_s": X` waits X seconds after `/exit` (once the client
+is gone) and records the processes whose command line contains one of
+`"survivor_markers"` (`{run_dir}` and `{session_id}` are filled in), e.g. a
+hook that outlived its client, in `logs/linger-<id>.json`.
 
 Everything else is the harness unchanged: same arguments, same checks.
 Usage: python3 tests/realclients_idle.py <run.py arguments>
@@ -57,10 +58,11 @@ def _linger(self, deadline):
         time.sleep(0.2)
 
 
-def _survivors(marker):
-    """Processes whose command line mentions `marker` (our hook scripts)."""
+def _survivors(markers):
+    """Processes whose command line mentions one of `markers`."""
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [l.strip() for l in out.splitlines() if marker in l and "ps -eo" not in l]
+    return [l.strip() for l in out.splitlines()
+            if any(m in l for m in markers) and "ps -eo" not in l]
 
 
 def drive_tui(self, deadline):
@@ -83,14 +85,21 @@ def drive_tui(self, deadline):
     try:
         after = float(self.spec.get("after_exit_s", 0))
         if after > 0:
-            marker = self.spec.get("survivor_marker", "")
+            fill = {"run_dir": self.run_dir, "session_id": self.claude_session_id or ""}
+            markers = [run.subst(m, fill) for m in self.spec.get("survivor_markers", [])]
             orig_teardown = self.tmux_teardown
 
             def teardown():
-                time.sleep(after)
-                alive = _survivors(marker) if marker else []
+                t0 = time.time()
+                gone = None
+                while time.time() - t0 < after:
+                    if gone is None and self.cli_pid and not os.path.exists(f"/proc/{self.cli_pid}"):
+                        gone = time.time()
+                    time.sleep(0.2)
+                alive = _survivors(markers) if markers else []
                 with open(os.path.join(self.logs, f"linger-{self.sid}.json"), "w") as f:
-                    json.dump({"after_exit_s": after, "survivors": alive}, f, indent=1)
+                    json.dump({"after_exit_s": after, "client_gone_at": gone, "checked_at": time.time(),
+                               "markers": markers, "survivors": alive}, f, indent=1)
                 orig_teardown()
 
             self.tmux_teardown = teardown
