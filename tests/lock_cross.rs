@@ -12,7 +12,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use oxtail::store::lock::{self, LockKind, LockOptions};
-use store_support::{backdate, bash, bash_lib, owner_of, side, stdout, trace_file, traces};
+use store_support::{
+    Hold, Holder, backdate, bash, bash_acquire, bash_lib, owner_of, side, stdout, trace_file,
+    traces,
+};
 
 fn patient() -> LockOptions {
     LockOptions {
@@ -139,20 +142,6 @@ fn append(path: &Path, text: &str) {
         .unwrap();
 }
 
-fn bash_acquire(home: &Path, l: &Path, env: &[(&str, &str)]) -> (bool, String) {
-    let out = bash(
-        home,
-        &format!(
-            "oxtail_lock_acquire '{}'; rc=$?; printf '%s %s' \"$rc\" \"$OXTAIL_LOCK_TOKEN\"",
-            l.display()
-        ),
-        env,
-    );
-    let s = stdout(&out);
-    let (rc, tok) = s.split_once(' ').unwrap_or((&s, ""));
-    (rc == "0", tok.to_string())
-}
-
 fn lock_in(dir: &Path) -> PathBuf {
     dir.join("4000000001.jsonl.lock")
 }
@@ -162,9 +151,11 @@ fn rust_clears_a_stale_bash_lock() {
     trace_file();
     let tmp = tempfile::tempdir().unwrap();
     let l = lock_in(tmp.path());
-    let (ok, bash_tok) = bash_acquire(tmp.path(), &l, &[]);
-    assert!(ok);
+    // A live bash holder (a dead one is reclaimed at once: lock_reclaim.rs).
+    let holder = Holder::bash(tmp.path(), &l, Hold::Lock);
+    let bash_tok = holder.token.clone();
     assert!(is_bash_token(&bash_tok), "{bash_tok}");
+    assert!(bash_tok.starts_with(&format!("{}.", holder.pid())));
     assert_eq!(owner_of(&l).as_deref(), Some(bash_tok.as_str()));
 
     // Fresh: the Rust side must not steal it.
@@ -186,9 +177,11 @@ fn rust_clears_a_stale_bash_lock() {
     };
     let g = lock::acquire(&l, &LockKind::Mailbox(4000000001), &opts).unwrap();
     assert_eq!(owner_of(&l).as_deref(), Some(g.token()));
-    assert!(!traces("mailbox_lock_stale_clear", "4000000001").is_empty());
+    let clears = traces("mailbox_lock_stale_clear", "4000000001");
+    assert!(clears.iter().any(|v| v["reason"] == "stale"), "{clears:?}");
     drop(g);
     assert!(!l.exists());
+    drop(holder);
 }
 
 #[test]
@@ -198,14 +191,15 @@ fn bash_clears_a_stale_rust_lock_but_not_a_fresh_one() {
     let l = tmp.path().join("r.lock");
     let g = lock::acquire(&l, &LockKind::Other, &LockOptions::default()).unwrap();
     let rust_tok = g.token().to_string();
-    std::mem::forget(g); // a holder that died
+    std::mem::forget(g); // a live holder (this process) that never releases
 
-    let (ok, _) = bash_acquire(tmp.path(), &l, &[("OXTAIL_LOCK_STALE_S", "5")]);
+    // A window the ~50 bash attempts cannot outlast even on a loaded box.
+    let (ok, _) = bash_acquire(tmp.path(), &l, &[("OXTAIL_LOCK_STALE_S", "20")]);
     assert!(!ok, "bash stole a fresh lock");
     assert_eq!(owner_of(&l).as_deref(), Some(rust_tok.as_str()));
 
-    backdate(&l, 10);
-    let (ok, bash_tok) = bash_acquire(tmp.path(), &l, &[("OXTAIL_LOCK_STALE_S", "5")]);
+    backdate(&l, 60);
+    let (ok, bash_tok) = bash_acquire(tmp.path(), &l, &[("OXTAIL_LOCK_STALE_S", "20")]);
     assert!(ok);
     assert!(is_bash_token(&bash_tok));
     assert_eq!(owner_of(&l).as_deref(), Some(bash_tok.as_str()));

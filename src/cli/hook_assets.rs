@@ -21,9 +21,10 @@ use crate::store::paths::Layout;
 /// Marker version. Bump it whenever any file in [`HOOK_FILES`] changes
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
 /// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = the
-/// 10,000-byte output cap; 10 = delivery receipts; 11 = the idle watcher and
-/// the renderer's text mode).
-pub const HOOK_MARKER_VERSION: u64 = 11;
+/// 10,000-byte output cap; 10 = delivery receipts; 11 = lock reclaim of dead
+/// holders and clearers, sidecars never through a symlink; 12 = the idle
+/// watcher and the renderer's text mode).
+pub const HOOK_MARKER_VERSION: u64 = 12;
 
 /// The idle watcher: a second Stop command, registered only for a Claude Code
 /// that supports `asyncRewake` (never for Codex).

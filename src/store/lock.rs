@@ -3,24 +3,48 @@
 //!
 //! A lock `L` is an always-empty directory created with `mkdir` (atomic,
 //! single winner); the holder's token sits in the sidecar `L.owner` beside it;
-//! `L.steal` is the single-winner marker of whoever clears a stale `L`.
+//! `L.steal` is the single-winner marker of whoever clears an abandoned `L`
+//! (module `steal`), with its clearer's token beside it in `L.steal.owner`.
+//!
+//! `L` is *abandoned* when it is older than the stale window (30 s, the
+//! original's rule) or — beyond the original — when its owner is provably
+//! dead: the owner token starts with the holder's pid (`<pid>.<hex>` in every
+//! implementation), the sidecar was written for this `L`, and that pid no
+//! longer exists (module `sidecar` says exactly when). A holder SIGKILLed inside its
+//! critical section is then reclaimed on the next attempt instead of after
+//! 30 s. A live pid (or a reused one, or a malformed or absent token) keeps
+//! the 30 s rule, so pid reuse can only delay a clear, never steal a live lock.
+//! The original (0.14 and later) ignores both new rules and still sees what it
+//! expects on disk: an empty `L`, `L.owner`, an empty `L.steal` directory.
 //!
 //! Invariants defended:
 //! - at most one holder at a time: acquisition is only ever the `mkdir L`;
-//! - a dead holder cannot wedge the lock: `L` older than the stale window is
-//!   cleared, but only by the one process holding `L.steal`, and only if the
-//!   owner read before taking the marker is still the owner (compare-and-clear),
-//!   so a lock re-acquired meanwhile survives;
+//! - a dead holder cannot wedge the lock: an abandoned `L` is cleared, but
+//!   only by the one process holding `L.steal`, and only if, once it holds
+//!   the marker, the owner is still the one it read before (compare-and-clear)
+//!   *and* `L` is still abandoned (re-checked, so a successor's brand-new lock
+//!   — owner absent, or a fresh token — survives: finding 1 in AGENTS.md);
+//! - a dead clearer cannot wedge clearing either (module `steal`);
 //! - only the owner releases: release removes `L` only when `L.owner` equals the
 //!   caller's token (an absent owner means a successor is mid-acquire: leave it);
+//! - sidecars are never written or read through a symlink, and a symlink at
+//!   `L` or `L.steal` is never a lock: the link itself is removed, its target
+//!   never touched (beyond the original, which follows links);
 //! - waiting is bounded by attempts *and* wall-clock time, so nothing hangs.
+//!
+//! Residual (accepted): a holder killed in the microseconds between `mkdir L`
+//! and its owner write, or between removing `L.owner` and `L` on release,
+//! leaves an owner-less `L`, which proves nothing and waits out the 30 s.
 //!
 //! Calls block the calling thread (at most ~`max_wait`); async code calls them
 //! from `spawn_blocking`.
 
+mod sidecar;
+mod steal;
+
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,6 +52,8 @@ use serde_json::json;
 
 use super::error::{StoreError, StoreResult};
 use crate::trace;
+use sidecar::Sidecar;
+pub use steal::StealMarker;
 
 /// The original's staleness window for mailbox and ledger locks.
 pub const STALE_WINDOW: Duration = Duration::from_secs(30);
@@ -95,6 +121,15 @@ fn steal_path(lock: &Path) -> PathBuf {
     suffixed(lock, ".steal")
 }
 
+fn steal_owner_path(lock: &Path) -> PathBuf {
+    suffixed(lock, ".steal.owner")
+}
+
+/// `mkdir path` with the protocol's `0700`.
+fn make_dir(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().mode(0o700).create(path)
+}
+
 /// A held lock; released (owner-checked) when dropped.
 #[derive(Debug)]
 pub struct LockGuard {
@@ -151,13 +186,13 @@ pub fn acquire(lock: &Path, kind: &LockKind, opts: &LockOptions) -> StoreResult<
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match fs::DirBuilder::new().mode(0o700).create(lock) {
+        match make_dir(lock) {
             Ok(()) => {
                 // Beyond the original (which swallows this): without an owner
                 // record the lock cannot be released by its owner and would
                 // wedge everyone for the stale window (e.g. on a full disk),
                 // so give it straight back and fail.
-                if let Err(e) = write_owner(&owner_path(lock), &token) {
+                if let Err(e) = sidecar::put(&owner_path(lock), &token) {
                     remove_lock(lock);
                     return Err(StoreError::io("write lock owner", &owner_path(lock), e));
                 }
@@ -175,7 +210,7 @@ pub fn acquire(lock: &Path, kind: &LockKind, opts: &LockOptions) -> StoreResult<
                 path: lock.to_path_buf(),
             });
         }
-        if !clear_stale(lock, kind, opts.stale) {
+        if !clear_abandoned(lock, kind, opts.stale, &token) {
             std::thread::sleep(backoff(attempt, opts.retry_sleep));
         }
     }
@@ -192,34 +227,40 @@ pub fn backoff(attempt: u32, cap: Duration) -> Duration {
     Duration::from_micros(us).min(cap)
 }
 
-fn write_owner(path: &Path, token: &str) -> io::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(token.as_bytes())
+/// Owner sidecar of `lock`, if readable (`sidecar::read`).
+fn read_owner(lock: &Path) -> Option<Sidecar> {
+    sidecar::read(&owner_path(lock))
 }
 
-/// Owner file content; `None` when it cannot be read (normally: absent).
-fn read_owner(lock: &Path) -> Option<Vec<u8>> {
-    fs::read(owner_path(lock)).ok()
-}
-
-fn older_than(path: &Path, window: Duration) -> Option<bool> {
-    let mtime = fs::metadata(path).ok()?.modified().ok()?;
-    // A future mtime (clock skew) is never stale.
-    Some(
+/// Whether `meta`'s mtime is more than `window` in the past. A future mtime
+/// (clock skew) or an unreadable one is never stale.
+fn older_than(meta: &fs::Metadata, window: Duration) -> bool {
+    meta.modified().is_ok_and(|mtime| {
         SystemTime::now()
             .duration_since(mtime)
-            .is_ok_and(|age| age > window),
-    )
+            .is_ok_and(|age| age > window)
+    })
+}
+
+/// Why a lock (whose `lstat` is `meta`) may be cleared: the `reason` of the
+/// stale-clear trace event.
+fn abandonment(
+    meta: &fs::Metadata,
+    owner: Option<&Sidecar>,
+    stale: Duration,
+) -> Option<&'static str> {
+    if let (Some(owner), Ok(mtime)) = (owner, meta.modified())
+        && owner.proves_dead_holder(mtime)
+    {
+        return Some("dead_holder");
+    }
+    older_than(meta, stale).then_some("stale")
 }
 
 /// Remove the owner sidecar, then the lock dir (recursive fallback tolerates a
 /// foreign non-empty lock dir; a foreign plain file at `L` is removed too, as
-/// the bash side's `rm -rf` does, so it cannot wedge the lock).
+/// the bash side's `rm -rf` does, so it cannot wedge the lock). Neither removal
+/// follows a symlink.
 fn remove_lock(lock: &Path) {
     let _ = fs::remove_file(owner_path(lock));
     if let Err(e) = fs::remove_dir(lock)
@@ -230,62 +271,100 @@ fn remove_lock(lock: &Path) {
     }
 }
 
-/// The stale-clear routine (§4.4). Returns true when it did clearing work
-/// (including a clear it decided to skip because the owner changed), in which
+/// The stale-clear routine (§4.4), with the dead-holder rule. Returns true
+/// when it did clearing work (including a clear it decided to skip because
+/// the owner changed, and reclaiming a dead clearer's steal marker), in which
 /// case the caller retries immediately.
 pub fn clear_stale(lock: &Path, kind: &LockKind, stale: Duration) -> bool {
-    if older_than(lock, stale) != Some(true) {
-        return false;
-    }
-    let observed = read_owner(lock);
-    clear_if_owner_unchanged(lock, kind, stale, observed)
+    clear_abandoned(lock, kind, stale, &new_token())
 }
 
-/// Steps 4–7 of §4.4: take the steal marker, then remove `lock` only if it is
-/// still stale and its owner is still `observed`.
+/// [`clear_stale`] with the caller's token (written beside the steal marker).
+fn clear_abandoned(lock: &Path, kind: &LockKind, stale: Duration, token: &str) -> bool {
+    let Ok(meta) = fs::symlink_metadata(lock) else {
+        return false; // vanished: just retry
+    };
+    if meta.file_type().is_symlink() {
+        // Never a lock (every side creates `L` with mkdir): unlink the link
+        // itself; unlink cannot remove a directory that replaced it meanwhile.
+        if fs::remove_file(lock).is_ok() {
+            trace::event(
+                "lock_symlink_removed",
+                json!({"lock": lock.display().to_string()}),
+            );
+        }
+        return true;
+    }
+    let observed = read_owner(lock);
+    if abandonment(&meta, observed.as_ref(), stale).is_none() {
+        return false;
+    }
+    clear_if_owner_unchanged(lock, kind, stale, observed, token)
+}
+
+/// Steps 4–7 of §4.4: take the steal marker, then remove `lock` only if its
+/// owner is still `observed` and it is still abandoned.
 fn clear_if_owner_unchanged(
     lock: &Path,
     kind: &LockKind,
     stale: Duration,
-    observed: Option<Vec<u8>>,
+    observed: Option<Sidecar>,
+    token: &str,
 ) -> bool {
-    let steal = steal_path(lock);
-    match fs::DirBuilder::new().mode(0o700).create(&steal) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            if older_than(&steal, stale) == Some(true) {
-                let _ = fs::remove_dir(&steal);
-            }
-            return false;
-        }
-        Err(_) => return false,
-    }
-    // Beyond the original: the lock must still be stale too. An absent owner
-    // is also what a successor's brand-new lock looks like between its
+    let marker = match steal::take(lock, stale, token) {
+        steal::Take::Held(m) => m,
+        steal::Take::Busy => return false,
+        steal::Take::Reclaimed => return true,
+    };
+    // Beyond the original: the lock must still be abandoned too. An absent
+    // owner is also what a successor's brand-new lock looks like between its
     // `mkdir` and its owner write; comparing owners alone would remove it.
-    if older_than(lock, stale) == Some(true) && read_owner(lock) == observed {
+    let current = read_owner(lock);
+    let unchanged = current.as_ref().map(|s| &s.token) == observed.as_ref().map(|s| &s.token);
+    if unchanged
+        && let Ok(meta) = fs::symlink_metadata(lock)
+        && let Some(reason) = abandonment(&meta, current.as_ref(), stale)
+    {
         remove_lock(lock);
-        match kind {
-            LockKind::Mailbox(pid) => trace::event("mailbox_lock_stale_clear", json!({"pid": pid})),
-            LockKind::Ledger(session_id) => trace::event(
-                "received_lock_stale_clear",
-                json!({"session_id": session_id}),
-            ),
-            LockKind::Other => trace::event(
-                "lock_stale_clear",
-                json!({"lock": lock.display().to_string()}),
-            ),
-        }
+        trace_clear(lock, kind, reason);
     }
-    let _ = fs::remove_dir(&steal);
+    drop(marker);
     true
+}
+
+fn trace_clear(lock: &Path, kind: &LockKind, reason: &str) {
+    match kind {
+        LockKind::Mailbox(pid) => trace::event(
+            "mailbox_lock_stale_clear",
+            json!({"pid": pid, "reason": reason}),
+        ),
+        LockKind::Ledger(session_id) => trace::event(
+            "received_lock_stale_clear",
+            json!({"session_id": session_id, "reason": reason}),
+        ),
+        LockKind::Other => trace::event(
+            "lock_stale_clear",
+            json!({"lock": lock.display().to_string(), "reason": reason}),
+        ),
+    }
+}
+
+/// Take `lock`'s steal marker as a clearer does, writing a fresh token of
+/// this process beside it; `None` when another clearer holds it. For tools
+/// and tests that stand in for a clearer (e.g. one killed mid-clear); the
+/// lock itself clears through [`acquire`] and [`clear_stale`].
+pub fn take_steal_marker(lock: &Path) -> Option<StealMarker> {
+    match steal::take(lock, STALE_WINDOW, &new_token()) {
+        steal::Take::Held(m) => Some(m),
+        _ => None,
+    }
 }
 
 /// Release `lock` if `token` is its owner (§4.5). An empty token removes the
 /// lock unconditionally (legacy path). A different or absent owner leaves the
 /// lock in place and traces `lock_release_skipped_not_owner {lock}`.
 pub fn release(lock: &Path, token: &str) {
-    if !token.is_empty() && read_owner(lock).as_deref() != Some(token.as_bytes()) {
+    if !token.is_empty() && read_owner(lock).is_none_or(|o| o.token != token.as_bytes()) {
         trace::event(
             "lock_release_skipped_not_owner",
             json!({"lock": lock.display().to_string()}),
@@ -298,6 +377,14 @@ pub fn release(lock: &Path, token: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An observed owner (its mtime plays no part in compare-and-clear).
+    fn seen(token: &[u8]) -> Option<Sidecar> {
+        Some(Sidecar {
+            token: token.to_vec(),
+            mtime: None,
+        })
+    }
 
     fn quick() -> LockOptions {
         LockOptions {
@@ -374,7 +461,8 @@ mod tests {
             &l,
             &LockKind::Other,
             Duration::ZERO,
-            Some(b"1.aaaaaaaaaaaaaaaa".to_vec()),
+            seen(b"1.aaaaaaaaaaaaaaaa"),
+            "1.0123456789abcdef",
         );
         assert!(did, "work was done even though nothing was removed");
         assert!(l.is_dir());
@@ -385,7 +473,8 @@ mod tests {
             &l,
             &LockKind::Other,
             Duration::ZERO,
-            Some(g.token().as_bytes().to_vec()),
+            seen(g.token().as_bytes()),
+            "1.0123456789abcdef",
         );
         assert!(did);
         assert!(!l.exists());
@@ -398,11 +487,13 @@ mod tests {
         let l = tmp.path().join("x.lock");
         let _g = acquire(&l, &LockKind::Other, &quick()).unwrap();
         fs::create_dir(steal_path(&l)).unwrap();
-        let did = clear_if_owner_unchanged(&l, &LockKind::Other, Duration::from_secs(30), None);
+        let did =
+            clear_if_owner_unchanged(&l, &LockKind::Other, Duration::from_secs(30), None, "1.ab");
         assert!(!did);
         assert!(l.is_dir() && steal_path(&l).is_dir());
         std::thread::sleep(Duration::from_millis(20));
-        let did = clear_if_owner_unchanged(&l, &LockKind::Other, Duration::from_millis(1), None);
+        let did =
+            clear_if_owner_unchanged(&l, &LockKind::Other, Duration::from_millis(1), None, "1.ab");
         assert!(!did, "reclaiming a leaked marker is not clearing work");
         assert!(l.is_dir());
         assert!(!steal_path(&l).exists());

@@ -70,6 +70,21 @@ pub fn bash(home: &Path, script: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().expect("bash runs")
 }
 
+/// `oxtail_lock_acquire l` in bash: (acquired, token). The lock is left held.
+pub fn bash_acquire(home: &Path, l: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let out = bash(
+        home,
+        &format!(
+            "oxtail_lock_acquire '{}'; rc=$?; printf '%s %s' \"$rc\" \"$OXTAIL_LOCK_TOKEN\"",
+            l.display()
+        ),
+        env,
+    );
+    let s = stdout(&out);
+    let (rc, tok) = s.split_once(' ').unwrap_or((&s, ""));
+    (rc == "0", tok.to_string())
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
@@ -109,4 +124,156 @@ pub fn spawn_role(
         cmd.env(k, v);
     }
     cmd.spawn().expect("re-exec test binary")
+}
+
+/// A pid that existed a moment ago and exists no more (spawned and reaped).
+pub fn dead_pid() -> u32 {
+    let mut c = Command::new("true").spawn().expect("true runs");
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+/// What a [`Holder`] holds until it is killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// The lock itself (acquired normally, owner token written).
+    Lock,
+    /// Only the lock's steal marker, as a clearer mid-clear holds it.
+    Steal,
+}
+
+/// The env var naming the role of a re-executed lock-holder test binary.
+pub const HOLDER_ROLE: &str = "OXTAIL_LOCK_TEST_HOLD";
+
+/// A separate process holding a lock or its steal marker until it is killed
+/// (dropping the holder kills and reaps it too).
+pub struct Holder {
+    child: std::process::Child,
+    /// The token it wrote beside what it holds.
+    pub token: String,
+}
+
+impl Holder {
+    /// bash holding `what` of `lock` through the lock library; `HOME` is `home`.
+    pub fn bash(home: &Path, lock: &Path, what: Hold) -> Holder {
+        let script = format!(
+            r#". '{lib}'
+L='{l}'
+case {what} in
+  lock) oxtail_lock_acquire "$L" || exit 1; tok=$OXTAIL_LOCK_TOKEN ;;
+  steal) printf -v tok '%s.%04x%04x%04x' "$$" 1 2 3
+    _oxtail_lock_stale_s; _oxtail_lock_take_steal "$L" "$tok" || exit 1 ;;
+esac
+printf '%s\n' "$tok"
+read -r _"#,
+            lib = bash_lib().display(),
+            l = lock.display(),
+            what = if what == Hold::Lock { "lock" } else { "steal" },
+        );
+        let mut child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("HOME", home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("bash runs");
+        let mut line = String::new();
+        let out = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
+        let token = line.trim().to_string();
+        assert!(!token.is_empty(), "the bash holder could not take {what:?}");
+        Holder { child, token }
+    }
+
+    /// This test binary re-executed (its `test_name` test must call
+    /// [`holder_role`]) holding `what` of `lock` with the Rust lock.
+    pub fn rust(test_name: &str, home: &Path, lock: &Path, what: Hold) -> Holder {
+        let out = home.join(format!("holder-{}", rand_suffix()));
+        let role = if what == Hold::Lock { "lock" } else { "steal" };
+        let child = spawn_role(
+            test_name,
+            home,
+            &[
+                (HOLDER_ROLE, role.to_string()),
+                ("OXTAIL_LOCK_TEST_LOCK", lock.display().to_string()),
+                ("OXTAIL_LOCK_TEST_OUT", out.display().to_string()),
+            ],
+        );
+        let t = std::time::Instant::now();
+        let token = loop {
+            if let Ok(t) = fs::read_to_string(&out) {
+                break t;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "hang guard: no holder"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        Holder { child, token }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL it and reap it (until reaped, a zombie's pid still exists).
+    pub fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Body of the role test [`Holder::rust`] re-executes: a no-op in a normal
+/// run; as a holder, takes what it was told, reports its token, then sleeps
+/// until killed.
+pub fn holder_role() {
+    use oxtail::store::lock::{self, LockKind, LockOptions};
+    let Ok(role) = std::env::var(HOLDER_ROLE) else {
+        return;
+    };
+    let l = PathBuf::from(std::env::var("OXTAIL_LOCK_TEST_LOCK").unwrap());
+    let out = PathBuf::from(std::env::var("OXTAIL_LOCK_TEST_OUT").unwrap());
+    let token = match role.as_str() {
+        "lock" => {
+            let g = lock::acquire(&l, &LockKind::Other, &LockOptions::default()).unwrap();
+            let t = g.token().to_string();
+            std::mem::forget(g);
+            t
+        }
+        "steal" => {
+            let m = lock::take_steal_marker(&l).expect("steal marker free");
+            std::mem::forget(m);
+            fs::read_to_string(side(&l, ".steal.owner")).unwrap()
+        }
+        other => panic!("unknown role {other}"),
+    };
+    let tmp = side(&out, ".tmp");
+    fs::write(&tmp, &token).unwrap();
+    fs::rename(&tmp, &out).unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
 }

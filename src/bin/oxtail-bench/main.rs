@@ -20,6 +20,7 @@
 //! `oxtail-bench __child <area> ...`), then add one line to [`AREAS`].
 
 mod hooks;
+mod lock;
 mod mcp;
 mod messaging;
 mod server;
@@ -37,6 +38,7 @@ pub struct Area {
 /// Every area, in print order. One line per area.
 const AREAS: &[Area] = &[
     area("store", store::run, Some(store::child)),
+    area("lock", lock::run, Some(lock::child)),
     area("hooks", hooks::run, None),
     area("server", server::run, None),
     area("messaging", messaging::run, Some(messaging::child)),

@@ -18,15 +18,15 @@ use oxtail::store::paths::Layout;
 
 use super::{Ctx, Row};
 
-const LOCK_LIB: &str = include_str!("../../../assets/oxtail-lock.sh");
+pub(crate) const LOCK_LIB: &str = include_str!("../../../assets/oxtail-lock.sh");
 const SENDER: &str = "22222222-2222-2222-2222-222222222222";
 const RECEIVER: &str = "11111111-1111-1111-1111-111111111111";
 
 /// A temp root removed on drop (tempfile is a dev-dependency only).
-struct TempRoot(PathBuf);
+pub(crate) struct TempRoot(pub(crate) PathBuf);
 
 impl TempRoot {
-    fn new(tag: &str) -> TempRoot {
+    pub(crate) fn new(tag: &str) -> TempRoot {
         let mut b = [0u8; 6];
         rand::fill(&mut b[..]);
         let p = std::env::temp_dir().join(format!("oxtail-bench-{tag}-{}", hex::encode(b)));
@@ -34,7 +34,7 @@ impl TempRoot {
         TempRoot(p)
     }
 
-    fn layout(&self) -> Layout {
+    pub(crate) fn layout(&self) -> Layout {
         Layout::at(self.0.join(".oxtail"))
     }
 }
