@@ -9,9 +9,7 @@
 
 mod messaging_support;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -31,18 +29,16 @@ fn two_servers(world: &World) -> (Server, Server) {
     (a, b)
 }
 
-/// The question `ask_peer` left in `pid`'s mailbox.
-fn question_in(world: &World, pid: u32) -> Value {
-    let mut found = None;
-    wait_until("the question to land", || {
-        found = world
-            .mailbox(pid)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|m| m.get("request_id").is_some());
-        found.is_some()
-    });
-    found.unwrap()
+/// A server claimed as A, and C: a live process registered as a current
+/// peer that speaks no MCP (its mail is only read by the test).
+fn asker_and_fake_peer() -> (World, Server, Sleeper) {
+    let world = World::new();
+    let mut a = world.server(&[]);
+    a.claim(SID_A);
+    let c = Sleeper::new();
+    let entry = entry_json(c.pid(), Some(SID_C), &world.project, None, true);
+    world.fake_entry(c.pid(), entry);
+    (world, a, c)
 }
 
 fn ask(a: &mut Server, target: &str, timeout_ms: u64) -> Value {
@@ -51,34 +47,6 @@ fn ask(a: &mut Server, target: &str, timeout_ms: u64) -> Value {
         json!({"target": target, "body": "what is 6*7?", "timeout_ms": timeout_ms}),
     )
     .json()
-}
-
-/// Run the repository's PreToolUse hook as session `sid` in `world`.
-fn pretooluse(world: &World, sid: &str) -> String {
-    let mut child = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/pretooluse.sh"))
-        .env_clear()
-        .env("HOME", &world.home)
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let payload = format!(
-        "{{\"session_id\":\"{sid}\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{}}}}"
-    );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).expect("hook JSON");
-    v["hookSpecificOutput"]["additionalContext"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -117,7 +85,10 @@ fn a_timed_out_ask_stays_pending_and_the_late_reply_answers_it() {
     );
 
     // The requester's hook shows it as the answer to that question.
-    let ctx = pretooluse(&world, SID_A);
+    let out: Value = serde_json::from_str(&pretooluse(&world, SID_A)).expect("hook JSON");
+    let ctx = out["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
     assert!(ctx.contains("42, late"), "{ctx}");
     assert!(
         ctx.contains(&format!(
@@ -209,15 +180,8 @@ fn a_reply_in_time_leaves_no_record() {
 
 #[test]
 fn a_replier_that_knows_nothing_of_pending_asks_still_completes_it() {
-    let world = World::new();
-    let mut a = world.server(&[]);
-    a.claim(SID_A);
     // C: a 0.14-like peer (reply_to capable, no pending-ask logic).
-    let c = Sleeper::new();
-    world.fake_entry(
-        c.pid(),
-        entry_json(c.pid(), Some(SID_C), &world.project, None, true),
-    );
+    let (world, mut a, _c) = asker_and_fake_peer();
     let out = ask(&mut a, SID_C, 200);
     assert_eq!(out["pending"], true, "{out}");
     let rid = out["request_id"].as_str().unwrap().to_string();
@@ -261,26 +225,14 @@ fn watcher(world: &World, sid: &str, client: u32) -> Child {
     let layout = world.layout();
     std::fs::create_dir_all(layout.activity_dir()).unwrap();
     std::fs::write(layout.activity_marker(sid), "idle").unwrap();
-    let mut child = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/idlewatch.sh"))
-        .env_clear()
-        .env("HOME", &world.home)
-        .env("PATH", "/usr/bin:/bin")
-        .env("CLAUDE_CODE_ENTRYPOINT", "cli")
-        .env("CLAUDE_PID", client.to_string())
-        .env("OXTAIL_BIN", env!("CARGO_BIN_EXE_oxtail"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let client = client.to_string();
+    let env = [
+        ("CLAUDE_CODE_ENTRYPOINT", "cli"),
+        ("CLAUDE_PID", client.as_str()),
+        ("OXTAIL_BIN", env!("CARGO_BIN_EXE_oxtail")),
+    ];
     let payload = format!("{{\"session_id\":\"{sid}\",\"hook_event_name\":\"Stop\"}}");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.as_bytes())
-        .unwrap();
+    let child = spawn_hook(world, "idlewatch.sh", &payload, &env);
     wait_until("the watcher to arm", || {
         oxtail::store::idle_watch::armed(&layout, sid, oxtail::clock::now_ms()).is_some()
     });
@@ -289,14 +241,7 @@ fn watcher(world: &World, sid: &str, client: u32) -> Child {
 
 #[test]
 fn an_armed_watcher_is_preferred_over_keystrokes_and_confirms_the_wake() {
-    let world = World::new();
-    let mut a = world.server(&[]);
-    a.claim(SID_A);
-    let c = Sleeper::new();
-    world.fake_entry(
-        c.pid(),
-        entry_json(c.pid(), Some(SID_C), &world.project, None, true),
-    );
+    let (world, mut a, c) = asker_and_fake_peer();
 
     // No watcher: the tmux path is tried (and finds no pane).
     let plain = a
