@@ -20,6 +20,7 @@
 //! [`WakeStatus`]; wakes to one session within the debounce window coalesce;
 //! `fired` is never reported for a wake whose receipt did not appear.
 
+pub mod codex_queue;
 pub mod debounce;
 pub mod gate;
 pub mod outlook;
@@ -73,6 +74,9 @@ pub enum WakeStatus {
     /// Internal, before [`Waker::confirm`]: the receiver's idle watcher is
     /// armed, so its mail wakes it; reported as `fired` / `fired_unconfirmed`.
     WatcherArmed,
+    /// Internal, before [`Waker::confirm`]: the wake text was queued into the
+    /// idle Codex session (`codex queue`, [`codex_queue`]).
+    CodexQueued,
     SkippedBusy,
     SkippedDebounced,
     SkippedNoTarget,
@@ -90,6 +94,7 @@ impl WakeStatus {
             WakeStatus::Fired => "fired",
             WakeStatus::FiredUnconfirmed => "fired_unconfirmed",
             WakeStatus::WatcherArmed => "watcher_armed",
+            WakeStatus::CodexQueued => "codex_queued",
             WakeStatus::SkippedBusy => "skipped_busy",
             WakeStatus::SkippedDebounced => "skipped_debounced",
             WakeStatus::SkippedNoTarget => "skipped_no_target",
@@ -108,7 +113,10 @@ impl WakeStatus {
     pub fn woke(self) -> bool {
         matches!(
             self,
-            WakeStatus::Fired | WakeStatus::FiredUnconfirmed | WakeStatus::WatcherArmed
+            WakeStatus::Fired
+                | WakeStatus::FiredUnconfirmed
+                | WakeStatus::WatcherArmed
+                | WakeStatus::CodexQueued
         )
     }
 }
@@ -122,6 +130,8 @@ pub enum WakePath {
     Hooks,
     /// Keystrokes were typed into its verified tmux pane.
     Tmux,
+    /// The wake text was queued into its Codex session (`codex queue`).
+    CodexQueue,
     /// Nothing does until it reads (or is woken).
     None,
 }
@@ -132,6 +142,7 @@ impl WakePath {
             WakePath::Watcher => "watcher",
             WakePath::Hooks => "hooks",
             WakePath::Tmux => "tmux",
+            WakePath::CodexQueue => "codex_queue",
             WakePath::None => "none",
         }
     }
@@ -177,6 +188,8 @@ pub struct WakeSettings {
     /// How long a send waits for the receipt that confirms a wake
     /// (`OXTAIL_WAKE_CONFIRM_MS`, default 1500).
     pub confirm_ms: f64,
+    /// `codex queue` for Codex peers (`None`: off, or no `codex`).
+    pub codex_queue: Option<codex_queue::CodexQueue>,
 }
 
 impl Default for WakeSettings {
@@ -188,6 +201,7 @@ impl Default for WakeSettings {
             codex_gap: CODEX_SUBMIT_GAP,
             autowake_disabled: None,
             confirm_ms: CONFIRM_MS,
+            codex_queue: None,
         }
     }
 }
@@ -205,6 +219,7 @@ impl WakeSettings {
             codex_gap: CODEX_SUBMIT_GAP,
             autowake_disabled: None,
             confirm_ms: positive_env("OXTAIL_WAKE_CONFIRM_MS", CONFIRM_MS),
+            codex_queue: codex_queue::CodexQueue::from_env(),
         }
     }
 }
@@ -431,7 +446,9 @@ impl Waker {
         }
     }
 
-    /// Keystroke wake: strategy, debounce, verified pane, then send-keys.
+    /// The wake itself: strategy, debounce, then for a Codex peer whose
+    /// app-server daemon is up `codex queue` (no keystrokes), else the
+    /// verified pane and send-keys.
     pub fn keystroke(&self, peer: &WakePeer) -> WakeStatus {
         if self.settings.strategy == Strategy::Off {
             trace::event("ask_peer_wake_skipped", json!({"reason": "strategy-off"}));
@@ -442,6 +459,26 @@ impl Waker {
             && self.debounce.recently_woke(sid, activity::now_ms())
         {
             return debounced(peer);
+        }
+        let mut claimed = false;
+        if let (Some(q), Some(sid)) = (&self.settings.codex_queue, sid)
+            && peer.client_type == "codex"
+            && q.daemon_up()
+        {
+            if !self.debounce.try_claim(sid, activity::now_ms()) {
+                return debounced(peer);
+            }
+            claimed = true;
+            match q.queue(sid, WAKE_TEXT) {
+                Ok(()) => {
+                    trace::event("codex_queue_wake_fired", json!({"target_session_id": sid}));
+                    return WakeStatus::CodexQueued;
+                }
+                Err(error) => trace::event(
+                    "codex_queue_wake_failed",
+                    json!({"target_session_id": sid, "error": error}),
+                ),
+            }
         }
         let cached = peer.tmux_pane.as_deref().filter(|p| !p.is_empty());
         let Some(pane) = pane::verified_pane(&self.tmux, cached, peer.server_pid) else {
@@ -464,6 +501,7 @@ impl Waker {
         }
         // Stamp before firing so a concurrent second wake is coalesced.
         if let Some(sid) = sid
+            && !claimed
             && !self.debounce.try_claim(sid, activity::now_ms())
         {
             return debounced(peer);
@@ -512,6 +550,7 @@ impl Waker {
     pub fn path(&self, peer: &WakePeer, status: Option<WakeStatus>) -> WakePath {
         match status {
             Some(WakeStatus::WatcherArmed) => WakePath::Watcher,
+            Some(WakeStatus::CodexQueued) => WakePath::CodexQueue,
             Some(WakeStatus::Fired | WakeStatus::FiredUnconfirmed) => WakePath::Tmux,
             _ if self.fresh_busy(peer) => WakePath::Hooks,
             _ if self.watcher_armed(peer) => WakePath::Watcher,

@@ -82,6 +82,14 @@ pub fn apply(plan: Plan, dry_run: bool) -> bool {
             (false, _) => format!("{} hooks would be installed", event_list()),
         };
         println!("  {LABEL:<17} {shown}: {what}");
+        if !plan.uninstall {
+            let watch = if install_hook::HookOptions::detect().idle_watch {
+                "the idle watcher (Stop, asyncRewake) would be registered"
+            } else {
+                "no idle watcher: no installed Claude Code with asyncRewake support"
+            };
+            println!("  {LABEL:<17} {shown}: {watch}");
+        }
         if let Some(c) = &plan.approvals {
             print_approvals(&shown, c, true);
         }

@@ -73,7 +73,7 @@ pub static SPEC: ToolSpec = ToolSpec {
     hints: Hints::MESSAGES,
     description: "Delegate and wait: send a question to a peer in the same project root and block until it replies or the timeout elapses. \
 For back-and-forth; use send_message for fire-and-forget. \
-If no reply arrives within 500 ms the peer is woken: an idle Claude Code whose idle watcher is armed by the question itself, otherwise by typing a short prompt into its verified tmux pane (Codex gets a pause before Enter; a peer that is mid-turn is not typed into: skipped_busy). \
+If no reply arrives within 500 ms the peer is woken: an idle Claude Code whose idle watcher is armed by the question itself, an idle Codex through `codex queue` when its app-server daemon runs, otherwise by typing a short prompt into its verified tmux pane (Codex gets a pause before Enter; a peer that is mid-turn is not typed into: skipped_busy). \
 The peer answers with reply_to_message, or send_message with reply_to=request_id; for reply_to-capable peers only that answer ends the wait (correlation:\"correlated\"), legacy peers end it with their first message (\"uncorrelated\"). \
 The result has reply (or null), timed_out, wake_status (fired only once the peer saw the question; fired_unconfirmed otherwise), wake_path and correlation. \
 timeout_ms defaults to 45000 (OXTAIL_ASK_PEER_TIMEOUT_MS) and is clamped to a ceiling (default 100000, OXTAIL_ASK_PEER_MAX_TIMEOUT_MS), reported as timeout_clamped_from_ms. \
@@ -604,6 +604,7 @@ fn ask_path(
     match receipts::read(layout, question) {
         Some(r) if r.hook_event.as_deref() == Some("IdleWatch") => WakePath::Watcher,
         Some(_) if raw == Some(WakeStatus::Fired) => WakePath::Tmux,
+        Some(_) if raw == Some(WakeStatus::CodexQueued) => WakePath::CodexQueue,
         Some(_) => WakePath::Hooks,
         None => waker.path(peer, raw),
     }

@@ -83,7 +83,7 @@ The peer sees it mid-turn or at turn end (Claude Code hooks) or by calling read_
 Body is verbatim, at most 8192 UTF-8 bytes. \
 An idle Claude Code peer with an armed idle watcher wakes on the message itself (wake_path:\"watcher\"); otherwise a plain message does not wake an idle peer, and wake:\"auto\" types a short prompt into the peer's verified tmux pane unless it is mid-turn. \
 When answering an ask_peer, set reply_to to the inbound request_id: with wake unset that also wakes a freshly idle requester (strictly gated, once per reply); a reply to an ask that already timed out (still pending) is marked as its answer and wakes the requester (wake_reason:\"late_reply_to_pending\"); wake:\"off\" suppresses either. \
-The result carries message_id, wake_path (watcher, hooks, tmux or none), and wake_status (fired once the receipt confirms it, else fired_unconfirmed; plus wake_reason on the reply paths) when a wake was considered. \
+The result carries message_id, wake_path (watcher, codex_queue, hooks, tmux or none), and wake_status (fired once the receipt confirms it, else fired_unconfirmed; plus wake_reason on the reply paths) when a wake was considered. \
 To block for an answer use ask_peer; to answer a message you received, reply_to_message is simpler.",
     params: &[
         TARGET_PARAM,
