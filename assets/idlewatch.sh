@@ -45,26 +45,6 @@ oxw_now_ms() {
   [ -n "$OXW_NOW" ] || OXW_NOW=$(($(date +%s) * 1000))
 }
 
-# oxw_client_pid: the Claude Code process this hook belongs to: CLAUDE_PID
-# (2.1.3xx), else the first ancestor that is not the `sh -c` wrapper.
-oxw_client_pid() {
-  OXW_CLIENT=0
-  case "${CLAUDE_PID:-}" in
-    '' | *[!0-9]*) ;;
-    *)
-      OXW_CLIENT=$CLAUDE_PID
-      return
-      ;;
-  esac
-  local p=$PPID comm
-  comm=$(ps -o comm= -p "$p" 2>/dev/null)
-  case "$comm" in
-    sh | */sh | dash | */dash | bash | */bash | -sh) p=$(ps -o ppid= -p "$p" 2>/dev/null) ;;
-  esac
-  p=${p// /}
-  case "$p" in '' | *[!0-9]* | 1) ;; *) OXW_CLIENT=$p ;; esac
-}
-
 # oxw_publish: write this instance's record (atomic), taking the session
 # over from any older instance.
 oxw_publish() {
@@ -159,7 +139,10 @@ OXW_MAX=3300
 case "${OXTAIL_IDLE_WATCH_MAX_S:-}" in '' | *[!0-9]*) ;; *) OXW_MAX=$OXTAIL_IDLE_WATCH_MAX_S ;; esac
 [ "$OXW_MAX" -le 3500 ] || OXW_MAX=3500
 OXW_UNTIL=$((OXW_NOW + OXW_MAX * 1000))
-oxw_client_pid
+# The Claude Code process to outlive: CLAUDE_PID, else the parent of the
+# `sh -c` wrapper (oxh_client_pid; 0 = unknown, not checked).
+oxh_client_pid ps
+OXW_CLIENT=${OXH_CPID:-0}
 oxw_publish
 oxw_bin
 

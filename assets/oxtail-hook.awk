@@ -8,6 +8,7 @@
 #   when OXH_PAYLOAD=1 (then stdin is the rest of the payload; a top-level
 #   agent_id, or a top-level session_id other than OXH_SID, delivers nothing).
 #   Env: OXH_EVENT (pretooluse|stop), OXH_TMP (suffix of survivor files),
+#   OXH_SID (the hook's session id: mail addressed to another is labelled),
 #   OXTAIL_HOOK_MAX_BODY_CHARS. Prints line 1 = the plan, "<index>:none|drain|
 #   keep" per file separated by spaces (keep = survivors were written to
 #   FILE OXH_TMP); line 2 = the JSON envelope (absent when nothing is
@@ -67,8 +68,9 @@ pm && !(FILENAME in fidx) { rest = rest (FNR > 1 ? "\n" : "") $0; next }
   rq = field(t, "request_id"); if (!valid(rq)) next
   rt = field(t, "reply_to"); if (!valid(rt)) next
   an = field(t, "answers_message_id"); if (!valid(an)) next
+  to = field(t, "to_session_id"); if (!valid(to)) to = ""
   ea = 0; if (match(t, /"enqueued_at":[0-9]+/)) ea = substr(t, RSTART + 14, RLENGTH - 14) + 0
-  nm++; ls[nl] = "R"; ml[nm] = nl; mb[nm] = b; mid[nm] = id; mfr[nm] = fr; mrq[nm] = rq; mrt[nm] = rt; man[nm] = an; mea[nm] = ea
+  nm++; ls[nl] = "R"; ml[nm] = nl; mb[nm] = b; mid[nm] = id; mfr[nm] = fr; mrq[nm] = rq; mrt[nm] = rt; man[nm] = an; mto[nm] = to; mea[nm] = ea
 }
 END {
   if (mode == "scan") { scan(s rest); printf "%s\t%d\t%d", sid, agent, active; exit }
@@ -186,6 +188,8 @@ function header(k, m,    h) {
   if (mrq[m] != "") h = h " | request_id=" mrq[m]
   if (mrt[m] != "") h = h " | reply_to=" mrt[m]
   if (man[m] != "") h = h " | late answer to your ask_peer " man[m] " (it had timed out)"
+  # Beyond the original: sent to an id this session had before /clear or /resume.
+  if (mto[m] != "" && ENVIRON["OXH_SID"] != "" && mto[m] != ENVIRON["OXH_SID"]) h = h " | addressed_to=" mto[m] " (your previous session id)"
   return "\\n" h " ---\\n"
 }
 function cutnote(n) { return "\\n[oxtail] " n " message bodies were truncated or omitted by hook budget." }

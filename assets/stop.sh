@@ -21,6 +21,8 @@ if [ -z "$OXH_SID" ]; then
   _oxh_scanned=1
 fi
 [ -n "$OXH_SID" ] || exit 0
+# A missed SessionStart (/clear, /resume): record this session for the server.
+oxh_follow Stop
 # Nothing queued: the stop happens whatever stop_hook_active says.
 oxh_candidates
 if [ ${#OXH_PIDS[@]} -eq 0 ]; then

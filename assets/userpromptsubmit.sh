@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # oxtail UserPromptSubmit hook: marks this session busy
-# (~/.oxtail/activity/<session id>), so peers do not wake it mid-turn.
+# (~/.oxtail/activity/<session id>), so peers do not wake it mid-turn, and
+# records the session in the client record when SessionStart did not.
 # Prints nothing, always exits 0.
 
 [ -n "${HOME:-}" ] || exit 0
@@ -14,4 +15,6 @@ esac
 oxh_read_head
 [ -n "$OXH_SID" ] || oxh_scan_payload
 oxh_mark busy
+# A missed SessionStart (/clear, /resume): record this session for the server.
+oxh_follow UserPromptSubmit
 exit 0

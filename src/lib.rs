@@ -16,6 +16,7 @@ pub mod json_text;
 pub mod mcp_client;
 pub mod project;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod trace;
 pub mod transcripts;

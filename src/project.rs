@@ -144,11 +144,20 @@ impl TargetError {
 }
 
 /// Resolve `target` (session UUID or tmux session name) for `caller`.
+///
+/// Beyond the original: a session UUID that is no live server's current id
+/// resolves to the live server that holds it as a previous id (its client
+/// moved on with `/clear` or `/resume`). A current id always wins over an
+/// alias, and an id that is neither stays `target-not-found`.
 pub fn resolve_target(layout: &Layout, target: &str, caller: &Entry) -> Result<Entry, TargetError> {
     let all = registry::read_all(layout);
     let by_id = is_uuid_shaped(target);
-    let candidates: Vec<Entry> = all
-        .into_iter()
+    let live = |e: &Entry| {
+        registry::is_alive(e.server_pid)
+            && registry::reread_started_at(layout, e.server_pid) == Some(e.started_at)
+    };
+    let mut candidates: Vec<Entry> = all
+        .iter()
         .filter(|e| {
             if by_id {
                 e.client.session_id.as_deref() == Some(target)
@@ -156,11 +165,15 @@ pub fn resolve_target(layout: &Layout, target: &str, caller: &Entry) -> Result<E
                 e.tmux_session.as_deref() == Some(target)
             }
         })
-        .filter(|e| {
-            registry::is_alive(e.server_pid)
-                && registry::reread_started_at(layout, e.server_pid) == Some(e.started_at)
-        })
+        .filter(|e| live(e))
+        .cloned()
         .collect();
+    if by_id && candidates.is_empty() {
+        candidates = all
+            .into_iter()
+            .filter(|e| e.client.is_alias(target) && live(e))
+            .collect();
+    }
     match candidates.len() {
         0 => return Err(TargetError::NotFound),
         1 => {}
@@ -191,6 +204,16 @@ pub fn resolve_target(layout: &Layout, target: &str, caller: &Entry) -> Result<E
         return Err(TargetError::CrossProject);
     }
     Ok(peer)
+}
+
+/// The session id a send to `target` addresses at `peer`: the target itself
+/// when it is one of the peer's ids, else (a tmux name) the peer's current id.
+pub fn addressed_id<'a>(target: &'a str, peer: &'a Entry) -> Option<&'a str> {
+    if peer.client.all_ids().contains(&target) {
+        Some(target)
+    } else {
+        peer.client.id()
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,7 @@ const NO_OPTS: NewMessage<'static> = NewMessage {
     reply_to: None,
     source_message_id: None,
     answers_message_id: None,
+    to_session_id: None,
 };
 
 #[test]

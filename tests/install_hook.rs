@@ -84,6 +84,10 @@ fn absent_settings_are_created_and_a_rerun_changes_nothing() {
         commands(&v, "UserPromptSubmit"),
         vec!["\"$HOME/.oxtail/hooks/userpromptsubmit.sh\""]
     );
+    assert_eq!(
+        commands(&v, "SessionStart"),
+        vec!["\"$HOME/.oxtail/hooks/sessionstart.sh\""]
+    );
     let group = &v["hooks"]["PreToolUse"][0];
     assert!(group.get("matcher").is_none() && group["hooks"][0].get("timeout").is_none());
     assert!(
@@ -317,7 +321,7 @@ fn uninstall_without_settings_still_removes_scripts() {
     fs::remove_file(settings(home)).unwrap();
     let report = uninstall_at(home, SystemTime::now()).unwrap();
     assert!(report.out[0].starts_with("No "), "{:?}", report.out);
-    assert!(report.out.iter().any(|l| l.contains("Removed 8 file(s)")));
+    assert!(report.out.iter().any(|l| l.contains("Removed 9 file(s)")));
     assert!(!home.join(".oxtail/hooks").exists());
     assert!(!settings(home).exists());
 }
@@ -351,7 +355,7 @@ fn freshness_follows_marker_and_installed_files() {
 
     // Marker hash drift.
     let mut v = read_json(&settings(home));
-    v["_oxtailHook"]["hashes"]["pretooluse"] = json!("75d391c129d9912b");
+    v["_oxtailHook"]["hashes"]["pretooluse"] = json!("183df30748928208");
     fs::write(settings(home), serde_json::to_string(&v).unwrap()).unwrap();
     match assess(home) {
         Freshness::Stale { drifted, .. } => assert_eq!(drifted, vec!["pretooluse"]),
@@ -417,17 +421,18 @@ fn cli_exit_codes() {
 /// when users re-run install-hook, which the freshness hint asks them to do).
 #[test]
 fn shipped_hook_hashes_match_the_marker_version() {
-    let table: [(&str, &str); 8] = [
-        ("pretooluse", "f326a3e5c76e7631"),
-        ("stop", "9f3000dd790765b3"),
-        ("userpromptsubmit", "aed47624dcb4ef73"),
-        ("idlewatch", "75d391c129d9912b"),
-        ("common", "967d34b07338376d"),
+    let table: [(&str, &str); 9] = [
+        ("pretooluse", "5d7911e2852e2987"),
+        ("stop", "a54fd75b4d6740ad"),
+        ("userpromptsubmit", "8f3c4c7df806ed03"),
+        ("sessionstart", "3a00f8096085e8c8"),
+        ("idlewatch", "183df30748928208"),
+        ("common", "21d4e3b3fdd33d5a"),
         ("deliver", "dc50358c13ab0fdd"),
-        ("awk", "262f61423d4e09d7"),
+        ("awk", "e6249f73fc4185af"),
         ("lock", "11bd46d172f08d7e"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 12);
+    assert_eq!(HOOK_MARKER_VERSION, 13);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(

@@ -8,13 +8,24 @@
 //! trusted by setup itself, deliver into a Codex session), and
 //! `tests/realclients_receipts.json` (a Claude Code session receives through
 //! its PreToolUse hook; its sender's `message_status` says delivered via the
-//! hook), and `tests/realclients_idle.json` (issue 13: the idle watcher wakes
+//! hook), `tests/realclients_idle.json` (issue 13: the idle watcher wakes
 //! an interactive Claude Code without tmux, a timed-out ask stays pending
 //! and its late reply is marked as the answer; driven by
 //! `tests/realclients_idle.py`, the harness plus a lingering TUI).
+//!
+//! `real_claude_code_clear_keeps_every_message_exactly_once` (issue 11) runs
+//! `tests/realclients_clear.json`: an interactive Claude Code in tmux that
+//! `/clear`s while a peer messages it by old id, new id and tmux name. It
+//! runs twice per Claude Code install: through the harness's MCP tap (the
+//! server then follows through the `tool_use` id of the next tool call) and
+//! without it, with SessionStart registered directly as `install-hook` does
+//! (the server follows the client record). `OXTAIL_REALCLIENTS_OLD` may name
+//! a second install (e.g. `~/.cache/oxtail-realclients-old` with 2.1.197).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use serde_json::Value;
 
 fn harness() -> Option<PathBuf> {
     if std::env::var("OXTAIL_REALCLIENTS").as_deref() != Ok("1") {
@@ -29,23 +40,30 @@ fn harness() -> Option<PathBuf> {
     Some(dir)
 }
 
-fn run(harness: &Path, args: &[&str]) {
-    let bin = env!("CARGO_BIN_EXE_oxtail");
+fn run(harness: &Path, args: &[&str]) -> String {
     let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    run_with_hooks(harness, &assets, args)
+}
+
+/// Run the harness with `hooks` as `--hooks-dir`; returns its stdout, which
+/// must report every check passed.
+fn run_with_hooks(harness: &Path, hooks: &Path, args: &[&str]) -> String {
+    let bin = env!("CARGO_BIN_EXE_oxtail");
     let out = Command::new("python3")
         .arg(harness.join("run.py"))
         .args(["--mcp-cmd", bin, "--mcp-name", "oxtail"])
         .arg("--hooks-dir")
-        .arg(&assets)
+        .arg(hooks)
         .args(args)
         .output()
         .expect("python3");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success() && text.contains(" 0 failed"),
         "{args:?}:\n{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    text
 }
 
 #[test]
@@ -245,5 +263,153 @@ fn idle_wake_figures(run_dir: &Path) -> IdleWakeFigures {
         turn_ms: turn.map(|t| (t - sent) * 1000.0),
         request_ms: (request - sent) * 1000.0,
         hook_event: receipt["hook_event"].as_str().map(str::to_string),
+    }
+}
+
+/// The run directory a harness report names (`=== scenario … -> PASS (DIR)`).
+fn run_dir(report: &str) -> PathBuf {
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("=== scenario"))
+        .expect("a scenario line");
+    let dir = line.rsplit_once('(').and_then(|(_, d)| d.strip_suffix(')'));
+    PathBuf::from(dir.expect("the run dir in parentheses").trim())
+}
+
+/// A hooks dir with every shipped hook but SessionStart (symlinks), and a
+/// settings fragment that registers SessionStart directly, as `install-hook`
+/// does: the harness wraps the hooks of `--hooks-dir` in a Python recorder,
+/// which would stand between Claude Code and the hook.
+fn direct_session_start(tmp: &Path) -> (PathBuf, PathBuf) {
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let hooks = tmp.join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    for e in std::fs::read_dir(&assets).unwrap().flatten() {
+        let name = e.file_name();
+        let file = name.to_string_lossy();
+        if e.path().is_file() && file != "sessionstart.sh" {
+            std::os::unix::fs::symlink(e.path(), hooks.join(&name)).unwrap();
+        }
+    }
+    let cmd = format!("\"{}\"", assets.join("sessionstart.sh").display());
+    let extra = tmp.join("settings-extra.json");
+    let doc = serde_json::json!({"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": cmd}]}]}});
+    std::fs::write(&extra, doc.to_string()).unwrap();
+    (hooks, extra)
+}
+
+/// Each body printed by exactly one hook run of the run in `dir`, by a run of
+/// the session that owns the old or new id, labelled `addressed_to=<old id>`
+/// exactly when it was sent to the old id; returns how B's server learned
+/// its new id (from B's `get_my_session` answers).
+fn check_exactly_once(dir: &Path) -> String {
+    let hooks: Vec<Value> = std::fs::read_to_string(dir.join("logs/hooks.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let clear = hooks
+        .iter()
+        .find(|h| h["event"] == "SessionStart" && h["stdin"]["source"] == "clear")
+        .expect("a SessionStart source=clear");
+    let new_id = clear["stdin"]["session_id"].as_str().unwrap().to_string();
+    let texts: Vec<(String, String)> = hooks
+        .iter()
+        .filter_map(|h| {
+            let out: Value = serde_json::from_str(h["stdout"].as_str()?).ok()?;
+            let text = out["hookSpecificOutput"]["additionalContext"]
+                .as_str()
+                .or(out["reason"].as_str())?;
+            Some((
+                h["stdin"]["session_id"].as_str()?.to_string(),
+                text.to_string(),
+            ))
+        })
+        .collect();
+    let old_id = texts
+        .iter()
+        .flat_map(|(_, t)| t.split("addressed_to=").skip(1))
+        .map(|s| s.chars().take(36).collect::<String>())
+        .next()
+        .expect("some message labelled addressed_to=<old id>");
+    for (body, labelled) in [
+        ("M0-BEFORE-CLEAR-BY-TMUX-NAME", None),
+        ("M1-BEFORE-CLEAR-BY-OLD-ID", Some(true)),
+        ("M2-AFTER-CLEAR-BY-OLD-ID", Some(true)),
+        ("M3-AFTER-CLEAR-BY-NEW-ID", Some(false)),
+        ("M4-AFTER-CLEAR-BY-TMUX-NAME", Some(false)),
+    ] {
+        let hits: Vec<&(String, String)> = texts.iter().filter(|(_, t)| t.contains(body)).collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "{body} printed by {} hook runs in {dir:?}",
+            hits.len()
+        );
+        let (sid, text) = hits[0];
+        assert!(
+            sid == &new_id || sid == &old_id,
+            "{body} reached {sid} in {dir:?}"
+        );
+        let head = text
+            .split("--- msg ")
+            .find(|chunk| chunk.contains(body))
+            .and_then(|chunk| chunk.split(" ---").next())
+            .unwrap();
+        if let Some(want) = labelled {
+            assert_eq!(
+                head.contains(&format!("addressed_to={old_id}")),
+                want,
+                "{body}: {head} in {dir:?}"
+            );
+        }
+    }
+    let api = std::fs::read_to_string(dir.join("logs/api-B.jsonl")).unwrap();
+    ["session-start", "tool-use-id", "hook-fallback"]
+        .into_iter()
+        .find(|s| api.contains(&format!("session_id_source\\\":\\\"{s}")))
+        .unwrap_or("?")
+        .to_string()
+}
+
+#[test]
+fn real_claude_code_clear_keeps_every_message_exactly_once() {
+    let Some(h) = harness() else { return };
+    let tmux = Command::new("tmux").arg("-V").output();
+    if !tmux.is_ok_and(|o| o.status.success()) {
+        eprintln!("skip: the interactive /clear scenario needs tmux");
+        return;
+    }
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/realclients_clear.json");
+    let scenario = scenario.to_str().unwrap();
+    let mut installs: Vec<Option<String>> = vec![None];
+    if let Ok(old) = std::env::var("OXTAIL_REALCLIENTS_OLD") {
+        installs.push(Some(old));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (hooks, extra) = direct_session_start(tmp.path());
+    for install in &installs {
+        let mut base = vec!["--scenario", scenario];
+        if let Some(dir) = install {
+            base.extend(["--clients-dir", dir.as_str()]);
+        }
+        let report = run(&h, &base);
+        let dir = run_dir(&report);
+        let learned = check_exactly_once(&dir);
+        assert_eq!(learned, "tool-use-id", "through the tap: {dir:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let mut direct = base.clone();
+        direct.extend([
+            "--no-tap",
+            "--claude-settings-extra",
+            extra.to_str().unwrap(),
+        ]);
+        let report = run_with_hooks(&h, &hooks, &direct);
+        let dir = run_dir(&report);
+        let learned = check_exactly_once(&dir);
+        assert_eq!(learned, "session-start", "direct: {dir:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+        eprintln!("{install:?}: /clear followed through the tap and directly");
     }
 }

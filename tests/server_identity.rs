@@ -14,16 +14,6 @@ use server_support::{Sandbox, Server};
 const SID: &str = "11111111-2222-3333-4444-555555555555";
 const SID2: &str = "66666666-7777-8888-9999-aaaaaaaaaaaa";
 
-fn claude_dir(sb: &Sandbox) -> PathBuf {
-    let enc: String = sb
-        .proj()
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    sb.home().join(".claude/projects").join(enc)
-}
-
 fn day_dirs() -> Vec<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -105,7 +95,7 @@ fn claude_handshake_register_and_claim() {
     );
     assert_eq!(c["session_id"], SID2);
     let tp = c["transcript_path"].as_str().unwrap();
-    assert_eq!(Path::new(tp), claude_dir(&sb).join(format!("{SID2}.jsonl")));
+    assert_eq!(Path::new(tp), sb.claude_dir().join(format!("{SID2}.jsonl")));
     // The registry file agrees. The first claim's transcript never existed, so
     // writing the second claim garbage-collected it: one claim file remains.
     let on_disk: Value =
@@ -173,7 +163,7 @@ fn late_redetect_adopts_a_new_claude_transcript() {
     s.initialize("claude-code");
     let me = s.call_json("get_my_session", json!({}));
     assert_eq!(me["detect_diagnosis"]["winning"], Value::Null);
-    let dir = claude_dir(&sb);
+    let dir = sb.claude_dir();
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{SID}.jsonl")), "").unwrap();
     // Watch the registry file only: the +1 s retry must publish the id by itself.
@@ -270,7 +260,7 @@ fn restarted_codex_child_recovers_its_sticky_claim() {
 #[test]
 fn claude_child_typed_only_at_handshake_recovers_via_sticky_claim() {
     let sb = Sandbox::new();
-    let dir = claude_dir(&sb);
+    let dir = sb.claude_dir();
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{SID}.jsonl")), "").unwrap();
     std::fs::write(dir.join(format!("{SID2}.jsonl")), "").unwrap();

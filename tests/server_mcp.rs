@@ -325,7 +325,7 @@ fn registry_entry_shape_on_disk() {
     );
     let ckeys: Vec<&String> = v["client"].as_object().unwrap().keys().collect();
     assert_eq!(
-        ckeys,
+        ckeys[..5],
         [
             "type",
             "session_id",
@@ -334,6 +334,12 @@ fn registry_entry_shape_on_disk() {
             "cwd"
         ]
     );
+    // Beyond the original, after every 0.14 key: the client process binding
+    // (its start time lands a moment after the handshake).
+    assert_eq!(v["client"]["pid"], std::process::id());
+    for k in &ckeys[5..] {
+        assert!(["pid", "pid_started_at"].contains(&k.as_str()), "{k}");
+    }
     assert_eq!(v["server_pid"], s.pid);
     assert_eq!(v["tmux_pane"], "%7", "a well-formed TMUX_PANE is trusted");
     assert_eq!(v["client"]["session_id_source"], "env");

@@ -62,6 +62,14 @@ fn fresh_home_gets_every_entry_and_the_scripts() {
     // that allows oxtail's tools, with setup's record of having added it.
     let settings = json_file(&h, ".claude/settings.json");
     assert_hooks_registered(&settings);
+    // SessionStart (identity follows /clear) is Claude Code's only: Codex
+    // starts one MCP server per thread.
+    assert_eq!(
+        settings["hooks"]["SessionStart"][0]["hooks"][0]["command"],
+        "\"$HOME/.oxtail/hooks/sessionstart.sh\""
+    );
+    assert!(codex_hooks["hooks"].get("SessionStart").is_none());
+    assert!(h.p(".oxtail/hooks/sessionstart.sh").is_file());
     assert_eq!(settings["permissions"], json!({"allow": ["mcp__oxtail"]}));
     assert_eq!(
         settings["_oxtailApprovals"],

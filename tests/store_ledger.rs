@@ -335,6 +335,29 @@ fn corrupt_ledger_lines_are_skipped_traced_and_kept() {
 }
 
 #[test]
+fn peek_tail_reads_the_newest_records_without_the_lock() {
+    let (_t, l) = layout();
+    assert!(ledger::peek_tail(&l, RECV, 5).unwrap().is_empty());
+    assert!(!l.received_dir().exists(), "a peek creates nothing");
+    for i in 0..30 {
+        let m = Message::build(&format!("m{i}"), Some(SEND), &NewMessage::default());
+        ledger::record(&l, RECV, &m).unwrap();
+    }
+    let _held = lock::acquire(
+        &lock::lock_path_for(&l.ledger(RECV)),
+        &LockKind::Ledger(RECV.to_string()),
+        &LockOptions::default(),
+    )
+    .unwrap();
+    let tail = ledger::peek_tail(&l, RECV, 5).unwrap();
+    let bodies: Vec<&str> = tail.iter().map(|m| m.body().unwrap()).collect();
+    assert_eq!(bodies, ["m25", "m26", "m27", "m28", "m29"]);
+    assert_eq!(ledger::peek_tail(&l, RECV, 100).unwrap().len(), 30);
+    assert!(ledger::peek_tail(&l, "", 5).unwrap().is_empty());
+    assert!(ledger::peek_tail(&l, THIRD, 5).unwrap().is_empty());
+}
+
+#[test]
 fn a_symlinked_ledger_is_refused_by_lookups_and_replaced_by_the_next_record() {
     let (t, l) = layout();
     let old = Message::build("old", Some(SEND), &NewMessage::default());

@@ -499,6 +499,33 @@ fn lone_surrogate_lines_are_delivered_not_dropped() {
     assert_eq!(d[0].body(), Some("x\u{fffd}y"));
 }
 
+#[test]
+fn peek_reads_without_the_lock_and_changes_nothing() {
+    let (_t, l) = layout();
+    assert!(mailbox::peek(&l, 42).unwrap().messages.is_empty());
+    assert!(mailbox::list_pids(&l).is_empty());
+    assert!(!l.mailboxes_dir().exists(), "a peek creates nothing");
+    let m1 = mailbox::enqueue(&l, 42, "one", Some(A), &none()).unwrap();
+    mailbox::enqueue(&l, 42, "two", Some(B), &none()).unwrap();
+    mailbox::requeue(&l, 42, &m1).unwrap(); // a duplicate id stays visible
+    append_raw(&l, 42, b"not json\n\n{\"schema_version\":1,\"id\":\"x\"}\n");
+    fs::write(l.mailbox(7), b"").unwrap();
+    fs::write(l.mailboxes_dir().join("junk.jsonl"), b"x\n").unwrap();
+    let before = raw(&l, 42);
+    // A held lock (a sender mid-append, a stalled hook) does not block a peek.
+    let _held = lock::acquire(
+        &lock::lock_path_for(&l.mailbox(42)),
+        &LockKind::Mailbox(42),
+        &LockOptions::default(),
+    )
+    .unwrap();
+    let p = mailbox::peek(&l, 42).unwrap();
+    assert_eq!(bodies(&p.messages), ["one", "two", "one"]);
+    assert_eq!(p.unreadable, 2, "the bad line and the body-less record");
+    assert_eq!(raw(&l, 42), before);
+    assert_eq!(mailbox::list_pids(&l), vec![7, 42]);
+}
+
 // Beyond the original: a server that exits cleanly removes its own mailbox
 // when it is empty (and only then), under the mailbox lock.
 

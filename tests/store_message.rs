@@ -115,6 +115,7 @@ fn optional_fields_only_when_non_empty() {
             reply_to: None,
             source_message_id: Some(""),
             answers_message_id: Some(""),
+            to_session_id: Some(""),
         },
     );
     assert!(l.ends_with("\"origin\":\"peer\"}\n"), "{l}");

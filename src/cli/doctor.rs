@@ -544,7 +544,10 @@ fn codex_hook_checks(clients: &ClientPaths) -> Vec<Check> {
                 check(
                     "codex_hooks",
                     Status::Ok,
-                    format!("{shown} registers {}", hook_assets::event_list()),
+                    format!(
+                        "{shown} registers {}",
+                        crate::cli::setup::codex_hooks::event_list()
+                    ),
                 )
             } else {
                 check(

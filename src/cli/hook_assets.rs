@@ -22,9 +22,11 @@ use crate::store::paths::Layout;
 /// (the original stopped at 6; 7 = the Rust rewrite's first hooks; 8 = lock
 /// owner-write and stale re-check fixes, symlinked mailboxes skipped; 9 = the
 /// 10,000-byte output cap; 10 = delivery receipts; 11 = lock reclaim of dead
-/// holders and clearers, sidecars never through a symlink; 12 = the idle
-/// watcher and the renderer's text mode).
-pub const HOOK_MARKER_VERSION: u64 = 12;
+/// holders and clearers, sidecars never through a symlink; 12 = SessionStart
+/// and the client records that let a server follow /clear and /resume, mail
+/// labelled with the id it was sent to; 13 = the idle watcher and the
+/// renderer's text mode).
+pub const HOOK_MARKER_VERSION: u64 = 13;
 
 /// The idle watcher: a second Stop command, registered only for a Claude Code
 /// that supports `asyncRewake` (never for Codex).
@@ -53,6 +55,9 @@ pub struct HookFile {
     pub event: Option<&'static str>,
     /// Run directly by the client (so it must be executable).
     pub runs: bool,
+    /// Also registered in Codex's `hooks.json` (SessionStart is not: Codex
+    /// starts one MCP server per thread, so a client record would mislead).
+    pub codex: bool,
     /// The exact bytes shipped.
     pub text: &'static str,
 }
@@ -61,22 +66,26 @@ pub struct HookFile {
 /// shipped bytes cannot drift apart.
 macro_rules! hook_file {
     ($id:literal, $file:literal, $event:expr) => {
-        hook_file!($id, $file, $event, Option::<&str>::is_some(&$event))
+        hook_file!($id, $file, $event, true)
     };
-    ($id:literal, $file:literal, $event:expr, $runs:expr) => {
+    ($id:literal, $file:literal, $event:expr, $codex:expr) => {
+        hook_file!($id, $file, $event, $codex, Option::<&str>::is_some(&$event))
+    };
+    ($id:literal, $file:literal, $event:expr, $codex:expr, $runs:expr) => {
         HookFile {
             id: $id,
             file: $file,
             event: $event,
+            codex: $codex,
             runs: $runs,
             text: include_str!(concat!("../../assets/", $file)),
         }
     };
 }
 
-/// Every installed file: the three hooks first (in registration order), the
-/// idle watcher, then the libraries they source.
-pub const HOOK_FILES: [HookFile; 8] = [
+/// Every installed file: the hooks first (in registration order), the idle
+/// watcher, then the libraries they source.
+pub const HOOK_FILES: [HookFile; 9] = [
     hook_file!("pretooluse", "pretooluse.sh", Some("PreToolUse")),
     hook_file!("stop", "stop.sh", Some("Stop")),
     hook_file!(
@@ -84,15 +93,21 @@ pub const HOOK_FILES: [HookFile; 8] = [
         "userpromptsubmit.sh",
         Some("UserPromptSubmit")
     ),
-    hook_file!("idlewatch", "idlewatch.sh", None, true),
+    hook_file!(
+        "sessionstart",
+        "sessionstart.sh",
+        Some("SessionStart"),
+        false
+    ),
+    hook_file!("idlewatch", "idlewatch.sh", None, false, true),
     hook_file!("common", "oxtail-hook-common.sh", None),
     hook_file!("deliver", "oxtail-hook-deliver.sh", None),
     hook_file!("awk", "oxtail-hook.awk", None),
     hook_file!("lock", "oxtail-lock.sh", None),
 ];
 
-/// The three hooks registered in settings as plain commands (files with an
-/// event), for Claude Code and Codex alike.
+/// The hooks registered in settings as plain commands (files with an event;
+/// Codex gets those marked `codex`).
 pub fn managed_hooks() -> impl Iterator<Item = (&'static HookFile, &'static str)> {
     HOOK_FILES
         .iter()
@@ -285,7 +300,12 @@ mod tests {
                     .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             );
         }
-        assert_eq!(managed_hooks().count(), 3);
+        assert_eq!(managed_hooks().count(), 4);
+        let codex: Vec<&str> = managed_hooks()
+            .filter(|(h, _)| h.codex)
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(codex, ["PreToolUse", "Stop", "UserPromptSubmit"]);
         assert_eq!(command_for("stop.sh"), "\"$HOME/.oxtail/hooks/stop.sh\"");
     }
 }

@@ -13,6 +13,7 @@ pub mod hook_assets;
 pub mod hook_settings;
 pub mod install_hook;
 pub mod setup;
+pub mod status;
 pub mod wait_mail;
 
 #[derive(Parser, Debug)]
@@ -46,6 +47,8 @@ pub enum Command {
     /// Wait for mail addressed to a session (run by the idle watcher hook).
     #[command(hide = true)]
     WaitMail(wait_mail::WaitMailArgs),
+    /// Show the project's agents: liveness, unread mail, waits, stuck mail (--watch: live).
+    Status(status::StatusArgs),
 }
 
 /// Parse argv and run the chosen behaviour.
@@ -61,5 +64,6 @@ pub fn main() -> ExitCode {
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Demo(args)) => demo::run(args),
         Some(Command::WaitMail(args)) => wait_mail::run(args),
+        Some(Command::Status(args)) => status::run(args),
     }
 }

@@ -431,7 +431,7 @@ fn codex_next_steps(args: &SetupArgs, paths: &ClientPaths, plan: &[Planned], sta
         "start `codex`, type /hooks, review the {} hooks \
          from {} and trust them (one-off automation can pass \
          `codex exec --dangerously-bypass-hook-trust` instead)",
-        crate::cli::hook_assets::event_list(),
+        codex_hooks::event_list(),
         display(&hooks_json)
     );
     let codex = if args.no_codex_trust {

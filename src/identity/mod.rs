@@ -8,6 +8,7 @@
 //! transcript path.
 
 pub mod detect;
+pub mod follow;
 pub mod proctree;
 pub mod sticky;
 
@@ -66,6 +67,7 @@ fn env_client(client_type: ClientType, sid: Option<String>, cwd: &str) -> Client
         session_id_source: sid.as_ref().map(|_| "env".to_string()),
         session_id: sid,
         cwd: cwd.to_string(),
+        ..Client::default()
     }
 }
 
@@ -120,7 +122,13 @@ pub fn client_from_handshake(name: Option<&str>, env: &EnvVars, cwd: &str) -> Cl
 /// §6.7 monotonic merge of a freshly detected client into the current one.
 pub fn merge(current: &Client, detected: &Client) -> Client {
     let Some(sid) = current.id() else {
-        return detected.clone();
+        // The client-process binding is ours, not detection's: keep it.
+        return Client {
+            pid: current.pid,
+            pid_started_at: current.pid_started_at,
+            previous_session_ids: current.previous_session_ids.clone(),
+            ..detected.clone()
+        };
     };
     let client_type = if detected.client_type == ClientType::Unknown {
         current.client_type
@@ -143,6 +151,9 @@ pub fn merge(current: &Client, detected: &Client) -> Client {
         transcript_path,
         session_id_source: current.session_id_source.clone(),
         cwd,
+        pid: current.pid,
+        pid_started_at: current.pid_started_at,
+        previous_session_ids: current.previous_session_ids.clone(),
     }
 }
 
@@ -193,6 +204,8 @@ mod tests {
             transcript_path: Some("/t".into()),
             session_id_source: Some("self-register".into()),
             cwd: "/p".into(),
+
+            ..Client::default()
         };
         let detected = Client {
             client_type: ClientType::Unknown,

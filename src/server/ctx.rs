@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
 use super::after_reply::AfterReply;
+use super::follow::FollowState;
 use crate::identity::EnvVars;
 use crate::store::paths::Layout;
 use crate::store::registry::{self, Entry};
@@ -31,6 +32,8 @@ pub struct ServerCtx {
     client_name: Mutex<Option<String>>,
     retries_scheduled: AtomicBool,
     shutdown: watch::Sender<bool>,
+    /// What the client follower saw last (`server::follow`).
+    pub follow: FollowState,
 }
 
 impl ServerCtx {
@@ -44,6 +47,7 @@ impl ServerCtx {
             client_name: Mutex::new(None),
             retries_scheduled: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
+            follow: FollowState::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
-use super::{ServerCtx, lifecycle, stdin_guard, tools};
+use super::{ServerCtx, follow, lifecycle, stdin_guard, tools};
 
 /// The version the original reports in `serverInfo`.
 pub const SERVER_VERSION: &str = "0.14.0";
@@ -120,6 +120,11 @@ impl ServerHandler for Handler {
         if let Some(meta) = &request.meta {
             lifecycle::adopt_call_meta(&self.ctx, meta);
         }
+        let call_meta: Option<&serde_json::Map<String, serde_json::Value>> = match &request.meta {
+            Some(m) => Some(m),
+            None => None,
+        };
+        follow::before_call(&self.ctx, [Some(&context.meta), call_meta]).await;
         let result = tools::dispatch(&self.ctx, &request.name, request.arguments, context).await;
         Ok(result.into())
     }

@@ -72,11 +72,12 @@ pub fn startup(layout: Layout, env: EnvVars, tmux: Tmux) -> io::Result<ServerCtx
         }
         client = enriched;
     }
-    let entry = Entry {
+    let mut entry = Entry {
         tmux_pane,
         tmux_session,
         ..Entry::new(std::process::id(), started_at, client)
     };
+    super::follow::bind_client(&mut entry);
     let ctx = ServerCtx::new(layout, entry, env, tmux);
     recover_sticky(&ctx);
     ctx.publish()?;
@@ -163,13 +164,14 @@ pub fn refine(ctx: &ServerCtx, trigger: &str) -> Option<Diagnosis> {
 
 /// Periodic store upkeep of a running server: the receipt and outbox
 /// retention (and the receipts directory the hooks write into exists), and
-/// expired pending asks.
+/// expired pending asks and the client records of processes that are gone.
 pub fn housekeeping(layout: &Layout) {
     let _ = ensure_private_dir(&layout.receipts_dir());
     let now = crate::clock::now_ms();
     receipts::gc(layout, now, receipts::RETENTION);
     outbox::gc(layout, now, receipts::RETENTION);
     pending_ask::gc(layout, pending_ask::ttl_ms());
+    crate::store::clients::gc(layout, now as f64);
 }
 
 /// `notifications/initialized`: refine, then schedule the late re-detect

@@ -11,6 +11,7 @@
 
 pub mod after_reply;
 pub mod ctx;
+pub mod follow;
 pub mod handler;
 pub mod late_replies;
 pub mod lifecycle;
@@ -118,7 +119,11 @@ async fn run() -> i32 {
         // After the handshake: the tmux/ps spawns must not slow it down.
         tokio::time::sleep(LATE_BIND_DELAY).await;
         let l = Arc::clone(&late);
-        let _ = tokio::task::spawn_blocking(move || lifecycle::bind_tmux_late(&l)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            lifecycle::bind_tmux_late(&l);
+            follow::bind_start_time(&l);
+        })
+        .await;
         while !late.is_shutting_down() {
             let layout = late.layout.clone();
             let _ = tokio::task::spawn_blocking(move || lifecycle::housekeeping(&layout)).await;
@@ -148,6 +153,7 @@ async fn run() -> i32 {
             }
         }
     });
+    follow::spawn_watch(Arc::clone(&ctx));
     if ctx.entry().client.client_type == ClientType::ClaudeCode {
         // server.md §1.8: one stderr line when the hooks are missing or stale;
         // never installs anything and never delays the handshake.

@@ -257,6 +257,53 @@ pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
     Ok(Some(b))
 }
 
+/// The end of `path`, cut at a line boundary, holding at least `min_lines`
+/// complete lines when the file has that many (else the whole file); `None`
+/// when the file does not exist; a symlink or other non-regular file is
+/// [`StoreError::NotRegular`], as for [`read_all`]. No lock: the store only changes a file by
+/// appending whole lines or by renaming a new file over it, so the open file
+/// is always a consistent prefix. Reads from the end in growing chunks, so a
+/// big ledger costs only its tail.
+pub fn read_tail(path: &Path, min_lines: usize) -> StoreResult<Option<Vec<u8>>> {
+    let f = match open_regular(path, fs::OpenOptions::new().read(true), "read") {
+        Ok(f) => f,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = f
+        .metadata()
+        .map_err(|e| StoreError::io("stat", path, e))?
+        .len();
+    // A first guess of 512 bytes a line (a ledger record with a short body),
+    // growing fourfold while too few lines came back.
+    let mut chunk: u64 = (min_lines as u64).saturating_mul(512).max(4096);
+    loop {
+        let start = len.saturating_sub(chunk);
+        let mut buf = vec![0u8; (len - start) as usize];
+        let mut got = 0;
+        while got < buf.len() {
+            match f.read_at(&mut buf[got..], start + got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::io("read", path, e)),
+            }
+        }
+        buf.truncate(got);
+        if start == 0 {
+            return Ok(Some(buf));
+        }
+        // The first line may be cut: keep what follows its end.
+        if let Some(nl) = memchr::memchr(b'\n', &buf) {
+            let tail = buf.split_off(nl + 1);
+            if lines(&tail).count() >= min_lines {
+                return Ok(Some(tail));
+            }
+        }
+        chunk = chunk.saturating_mul(4);
+    }
+}
+
 /// Truncate `path` to length 0 in place (inode kept, as the hooks do);
 /// a missing file is fine, a non-regular one is refused.
 pub fn truncate(path: &Path) -> StoreResult<()> {
@@ -328,6 +375,28 @@ mod tests {
                 assert_eq!(bound, exact, "{content:?}");
             }
         }
+    }
+
+    #[test]
+    fn read_tail_returns_whole_lines_from_the_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("l.jsonl");
+        assert_eq!(read_tail(&p, 3).unwrap(), None);
+        fs::write(&p, b"a\nb\nc\n").unwrap();
+        assert_eq!(read_tail(&p, 2).unwrap().unwrap(), b"a\nb\nc\n");
+        // Big enough to need several chunks: 20,000 lines of 20 bytes.
+        let mut big = Vec::new();
+        for i in 0..20_000 {
+            big.extend_from_slice(format!("{i:019}\n").as_bytes());
+        }
+        fs::write(&p, &big).unwrap();
+        let tail = read_tail(&p, 5).unwrap().unwrap();
+        let got: Vec<&[u8]> = lines(&tail).collect();
+        assert!(got.len() >= 5 && got.len() < 20_000, "{}", got.len());
+        assert_eq!(*got.last().unwrap(), format!("{:019}", 19_999).as_bytes());
+        assert_eq!(got[0].len(), 19, "starts on a line boundary");
+        let all = read_tail(&p, 100_000).unwrap().unwrap();
+        assert_eq!(all, big);
     }
 
     #[test]

@@ -167,3 +167,26 @@ pub fn find_reply_to(
         (m.reply_to() == Some(request_id)).then(|| m.id().unwrap_or_default().to_string())
     })
 }
+
+/// The newest `n` records of `receiver_session_id`'s ledger, oldest first,
+/// read without the ledger lock (read-only views: `oxtail status`). A record
+/// that does not parse is skipped; an absent ledger or an empty session id
+/// gives nothing.
+pub fn peek_tail(
+    layout: &Layout,
+    receiver_session_id: &str,
+    n: usize,
+) -> StoreResult<Vec<Message>> {
+    if receiver_session_id.is_empty() || n == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(content) = file::read_tail(&layout.ledger(receiver_session_id), n)? else {
+        return Ok(Vec::new());
+    };
+    let lines: Vec<&[u8]> = file::lines(&content).collect();
+    let skip = lines.len().saturating_sub(n);
+    Ok(lines[skip..]
+        .iter()
+        .filter_map(|raw| Message::parse_line(&file::decode(raw)))
+        .collect())
+}

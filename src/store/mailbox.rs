@@ -1,7 +1,7 @@
 //! Mailbox queues `mailboxes/<pid>.jsonl` (messaging.md §5): enqueue, requeue
 //! (back or front), full drain, union drain, selective drain, emptiness probe,
-//! migration, removal of an empty mailbox, and a read-only summary of pending
-//! mail (for `doctor`).
+//! migration (whole, or of the records a predicate selects), removal of an
+//! empty mailbox, and a read-only summary of pending mail (for `doctor`).
 //!
 //! Invariants defended:
 //! - every mutation happens under the pid's mailbox lock (the one the hooks and
@@ -233,6 +233,57 @@ pub fn has_messages(layout: &Layout, pid: u32) -> StoreResult<bool> {
     }
 }
 
+/// What a lock-free look at one mailbox found.
+#[derive(Debug, Default)]
+pub struct Peek {
+    /// The drainable records (§2.7), file order, duplicates kept.
+    pub messages: Vec<Message>,
+    /// Non-empty lines that are not drainable records (a drain drops them).
+    pub unreadable: usize,
+}
+
+/// Read `pid`'s mailbox WITHOUT its lock and without changing anything: for
+/// read-only views (`oxtail status`), which must never delay a sender. The
+/// store only appends whole lines or renames a new file over the old one, so
+/// the bytes read are a consistent state; a drain racing the read makes the
+/// answer at most one drain old. A missing file is an empty peek.
+pub fn peek(layout: &Layout, pid: u32) -> StoreResult<Peek> {
+    Ok(peek_file(layout, pid)?.map(|(p, _)| p).unwrap_or_default())
+}
+
+/// [`peek`] and the file's size; `None` when the file does not exist.
+fn peek_file(layout: &Layout, pid: u32) -> StoreResult<Option<(Peek, u64)>> {
+    let Some(content) = file::read_all(&layout.mailbox(pid))? else {
+        return Ok(None);
+    };
+    let mut out = Peek::default();
+    for raw in file::lines(&content) {
+        let text = file::decode(raw);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match Message::parse_line(&text).filter(Message::is_drainable) {
+            Some(m) => out.messages.push(m),
+            None => out.unreadable += 1,
+        }
+    }
+    Ok(Some((out, content.len() as u64)))
+}
+
+/// The pid of every `mailboxes/<pid>.jsonl` file (empty ones included),
+/// ascending. Nothing is created or removed.
+pub fn list_pids(layout: &Layout) -> Vec<u32> {
+    let Ok(rd) = std::fs::read_dir(layout.mailboxes_dir()) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = rd
+        .filter_map(Result::ok)
+        .filter_map(|de| de.file_name().to_str().and_then(Layout::mailbox_pid))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// Lock-free peek: does `pid`'s mailbox hold a line with message id `id`?
 /// (`"id":"<id>"` can only appear as a key of a record: quotes inside string
 /// values are escaped.) A concurrent drain may make the answer stale at once;
@@ -272,6 +323,46 @@ pub fn migrate(layout: &Layout, from: u32, to: u32) -> StoreResult<usize> {
     }
     file::truncate(&src)?;
     Ok(count)
+}
+
+/// Move the schema-1 records of `from` that satisfy `pred` to `to`, both
+/// byte-exact: the moved lines are appended to `to` (under its lock, while
+/// `from`'s is held), then `from` keeps every other line in order. Returns how
+/// many moved. A failed append leaves `from` untouched; a failed rewrite of
+/// `from` after the append leaves a duplicate (same ids), never a loss.
+pub fn migrate_matching(
+    layout: &Layout,
+    from: u32,
+    to: u32,
+    pred: impl Fn(&Message) -> bool,
+) -> StoreResult<usize> {
+    if from == to {
+        return Ok(0);
+    }
+    let src = layout.mailbox(from);
+    let _from_guard = lock_mailbox(layout, from)?;
+    let Some(content) = file::read_all(&src)? else {
+        return Ok(0);
+    };
+    let (moved, kept): (Vec<&[u8]>, Vec<&[u8]>) = file::lines(&content).partition(|raw| {
+        Message::parse_line(&file::decode(raw)).is_some_and(|m| m.is_schema_v1() && pred(&m))
+    });
+    if moved.is_empty() {
+        return Ok(0);
+    }
+    {
+        let _to_guard = lock_mailbox(layout, to)?;
+        file::append_healing(
+            &layout.mailbox(to),
+            &file::join_lines(moved.iter().copied()),
+        )?;
+    }
+    if kept.is_empty() {
+        file::truncate(&src)?;
+    } else {
+        file::atomic_replace(&src, &file::join_lines(kept))?;
+    }
+    Ok(moved.len())
 }
 
 /// Remove `pid`'s mailbox file if it is empty, under its lock, waiting at
@@ -326,33 +417,23 @@ pub struct Pending {
 /// exist.
 pub fn pending(layout: &Layout, pid: u32) -> StoreResult<Option<Pending>> {
     let path = layout.mailbox(pid);
-    let Some(content) = file::read_all(&path)? else {
+    let Some((p, bytes)) = peek_file(layout, pid)? else {
         return Ok(None);
     };
     let modified = std::fs::symlink_metadata(&path)
         .and_then(|m| m.modified())
         .ok();
-    let mut out = Pending {
-        lines: 0,
-        messages: 0,
-        bytes: content.len() as u64,
+    Ok(Some(Pending {
+        lines: p.messages.len() + p.unreadable,
+        messages: p.messages.len(),
+        bytes,
         modified,
-        oldest_enqueued_at: None,
-    };
-    for raw in file::lines(&content) {
-        let text = file::decode(raw);
-        if text.trim().is_empty() {
-            continue;
-        }
-        out.lines += 1;
-        if let Some(m) = Message::parse_line(&text).filter(Message::is_drainable) {
-            out.messages += 1;
-            if let Some(t) = m.enqueued_at() {
-                out.oldest_enqueued_at = Some(out.oldest_enqueued_at.map_or(t, |o: f64| o.min(t)));
-            }
-        }
-    }
-    Ok(Some(out))
+        oldest_enqueued_at: p
+            .messages
+            .iter()
+            .filter_map(Message::enqueued_at)
+            .min_by(f64::total_cmp),
+    }))
 }
 
 /// The mailbox path of `pid` (for diagnostics and tests).

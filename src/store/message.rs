@@ -4,7 +4,8 @@
 //! - every line this crate writes starts with the fixed prefix
 //!   `{"schema_version":1,"id":"<16 lowercase hex>","body":"` — checked before
 //!   every write, and a line that fails the check is refused, never written;
-//! - keys are in the §2.2 order and strings are escaped exactly like
+//! - keys are in the §2.2 order (our one addition, `to_session_id`, comes after
+//!   every 0.14 key) and strings are escaped exactly like
 //!   `JSON.stringify` (serde_json's compact writer: `\"`, `\\`, `\b\f\n\r\t`,
 //!   other controls as lowercase `\u00xx`, everything else raw UTF-8), and
 //!   integral numbers never gain a `.0`;
@@ -24,6 +25,11 @@ pub struct NewMessage<'a> {
     pub request_id: Option<&'a str>,
     pub reply_to: Option<&'a str>,
     pub source_message_id: Option<&'a str>,
+    /// Beyond the original: the session id the sender addressed (the target id,
+    /// or the peer's current id for a tmux-name target). Written last, after
+    /// every 0.14 key; a receiver that has since moved to another id labels
+    /// the message as addressed to its previous id.
+    pub to_session_id: Option<&'a str>,
     /// The question a late reply answers (new, last key: see [`Message::build`]).
     pub answers_message_id: Option<&'a str>,
 }
@@ -79,6 +85,7 @@ impl Message {
             ("request_id", opts.request_id),
             ("reply_to", opts.reply_to),
             ("source_message_id", opts.source_message_id),
+            ("to_session_id", opts.to_session_id),
             ("answers_message_id", opts.answers_message_id),
         ] {
             if let Some(v) = non_empty(val) {
@@ -135,6 +142,11 @@ impl Message {
 
     pub fn source_message_id(&self) -> Option<&str> {
         self.str_field("source_message_id")
+    }
+
+    /// `to_session_id` when it is a string (ours; absent in 0.14 lines).
+    pub fn to_session_id(&self) -> Option<&str> {
+        self.str_field("to_session_id")
     }
 
     /// `answers_message_id`: set on a late reply to a pending `ask_peer`, the
@@ -194,6 +206,7 @@ impl Message {
             "request_id",
             "reply_to",
             "source_message_id",
+            "to_session_id",
             "answers_message_id",
         ] {
             if let Some(v) = f.get(key).filter(|v| js_truthy(v)) {

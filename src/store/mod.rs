@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod autowake;
 pub mod claims;
+pub mod clients;
 pub mod error;
 pub mod file;
 pub mod idle_watch;

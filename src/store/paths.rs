@@ -159,6 +159,16 @@ impl Layout {
             .join(format!("p-{}", hash32(pair.as_bytes())))
     }
 
+    pub fn clients_dir(&self) -> PathBuf {
+        self.root.join("clients")
+    }
+
+    /// `clients/<pid>.json`: what the hooks of client process `pid` (a Claude
+    /// Code process) last saw as its current session (beyond the original).
+    pub fn client_record(&self, pid: u32) -> PathBuf {
+        self.clients_dir().join(format!("{pid}.json"))
+    }
+
     pub fn hooks_dir(&self) -> PathBuf {
         self.root.join("hooks")
     }

@@ -57,18 +57,53 @@ pub struct Client {
     pub session_id: Option<String>,
     #[serde(default)]
     pub transcript_path: Option<String>,
-    /// `env`, `birth-time`, `self-register`, `sticky-claim`, `tools-call-meta`.
+    /// `env`, `birth-time`, `self-register`, `sticky-claim`, `tools-call-meta`,
+    /// and (beyond the original) `session-start`, `hook-fallback`, `tool-use-id`
+    /// for an id followed across `/clear` or `/resume`.
     #[serde(default)]
     pub session_id_source: Option<String>,
     #[serde(default)]
     pub cwd: String,
+    /// Beyond the original: the pid of the client process this server serves
+    /// (its parent, the Claude Code or Codex process). A 0.14 reader ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Beyond the original: when that process started (Unix seconds), so a
+    /// reused pid is told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_started_at: Option<i64>,
+    /// Beyond the original: ids this same live server answered to before its
+    /// client moved to `session_id` (`/clear`, `/resume`), newest first, at
+    /// most [`MAX_PREVIOUS_IDS`]. A send to one of them still reaches this
+    /// server while it lives; its mail is labelled as addressed to that id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_session_ids: Vec<String>,
 }
+
+/// How many previous ids an entry keeps as aliases.
+pub const MAX_PREVIOUS_IDS: usize = 8;
 
 impl Client {
     /// The session id when it is set and non-empty (the original treats `""`
     /// as "no id" everywhere except reap-deferral).
     pub fn id(&self) -> Option<&str> {
         self.session_id.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// `id` is one of this server's previous ids (an alias), not the current one.
+    pub fn is_alias(&self, id: &str) -> bool {
+        self.id() != Some(id) && self.previous_session_ids.iter().any(|p| p == id)
+    }
+
+    /// The current id and every alias, current first.
+    pub fn all_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.id().into_iter().collect();
+        for p in &self.previous_session_ids {
+            if !p.is_empty() && !ids.contains(&p.as_str()) {
+                ids.push(p);
+            }
+        }
+        ids
     }
 }
 
@@ -159,6 +194,11 @@ pub fn read_entry_file(dir: &Path, name: &str) -> Option<Entry> {
     (entry.server_pid == pid).then_some(entry)
 }
 
+/// The valid entry file of server `pid`, read now (no liveness check).
+pub fn read_pid(layout: &Layout, pid: u32) -> Option<Entry> {
+    read_entry_file(&layout.sessions_dir(), &format!("{pid}.json"))
+}
+
 /// `kill(pid, 0)` succeeds or fails with `EPERM`.
 pub fn is_alive(pid: u32) -> bool {
     let Ok(p) = i32::try_from(pid) else {
@@ -233,19 +273,26 @@ pub fn register(layout: &Layout, entry: &Entry) -> io::Result<()> {
 }
 
 /// Dead entries holding our session id: migrate their mail to us, then unlink
-/// them once their mailbox is empty.
+/// them once their mailbox is empty. Beyond the original: a dead entry that
+/// holds our id as a previous id (its client moved on with `/clear`, and we
+/// resumed the old session) hands over the mail that was addressed to our id.
 fn gc_dead_siblings(layout: &Layout, own: &Entry) {
     let Some(sid) = own.client.id() else {
         return;
     };
     for sib in scan(layout) {
-        if sib.server_pid == own.server_pid
-            || sib.client.session_id.as_deref() != Some(sid)
-            || is_alive(sib.server_pid)
-        {
+        if sib.server_pid == own.server_pid || is_alive(sib.server_pid) {
             continue;
         }
-        migrate_mail(layout, sib.server_pid, own.server_pid);
+        if sib.client.session_id.as_deref() == Some(sid) {
+            migrate_mail(layout, sib.server_pid, own.server_pid);
+        } else if sib.client.is_alias(sid) {
+            let _ = super::mailbox::migrate_matching(layout, sib.server_pid, own.server_pid, |m| {
+                m.to_session_id() == Some(sid)
+            });
+        } else {
+            continue;
+        }
         if !mailbox_has_mail(layout, sib.server_pid) {
             let _ = fs::remove_file(layout.session_entry(sib.server_pid));
         }
@@ -272,6 +319,14 @@ pub fn read_all(layout: &Layout) -> Vec<Entry> {
         }
     }
     dedupe_by_session_id(live)
+}
+
+/// Every valid entry, dead ones included, in byte-wise file-name order, with
+/// nothing reaped, migrated or rewritten (the original's `readAllPassive`):
+/// for read-only views such as `oxtail status`, which must show dead agents
+/// and must never change the registry.
+pub fn read_all_passive(layout: &Layout) -> Vec<Entry> {
+    scan(layout)
 }
 
 /// One entry per non-empty session id (greatest `started_at`, first seen wins
@@ -354,6 +409,8 @@ mod tests {
             transcript_path: sid.map(|s| format!("/t/{s}.jsonl")),
             session_id_source: sid.map(|_| "env".to_string()),
             cwd: "/p".into(),
+
+            ..Client::default()
         };
         Entry::new(pid, started_at, client)
     }
@@ -500,6 +557,32 @@ mod tests {
             );
         }
         assert_eq!(session_pids_for_id(&layout, "s"), vec![100, 1234, 99]);
+    }
+
+    #[test]
+    fn passive_read_keeps_dead_entries_and_their_files() {
+        let (_tmp, layout) = setup();
+        let me = std::process::id();
+        let dead = dead_pid();
+        register(&layout, &entry(me, Some("s"), 20)).unwrap();
+        for (pid, sid) in [(dead, Some("gone")), (dead + 1_000_000, None)] {
+            write_raw(
+                &layout,
+                &format!("{pid}.json"),
+                &to_pretty(&entry(pid, sid, 1)),
+            );
+        }
+        let pids: Vec<u32> = read_all_passive(&layout)
+            .iter()
+            .map(|e| e.server_pid)
+            .collect();
+        assert_eq!(pids.len(), 3, "{pids:?}");
+        assert!(pids.contains(&dead) && pids.contains(&me));
+        assert!(layout.session_entry(dead).exists(), "nothing reaped");
+        assert!(layout.session_entry(dead + 1_000_000).exists());
+        // The reaping reader, by contrast, removes them.
+        read_all(&layout);
+        assert!(!layout.session_entry(dead).exists());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod claude;
 pub mod codex;
 pub mod dates;
 pub mod tail;
+pub mod tool_use;
 
 use std::path::Path;
 

@@ -121,7 +121,7 @@ mod fixtures;
 #[path = "../shared/process.rs"]
 mod process;
 #[allow(unused_imports)]
-pub use process::Sleeper;
+pub use process::{Sleeper, dead_pid};
 
 /// One `oxtail` server process (a thin layer over the library's
 /// [`McpClient`] that panics instead of returning errors).

@@ -51,6 +51,18 @@ impl Sandbox {
         self.home().join(".oxtail/sessions")
     }
 
+    /// `~/.claude/projects/<encoded project dir>`: where Claude Code keeps the
+    /// transcripts of sessions started in `proj`.
+    pub fn claude_dir(&self) -> PathBuf {
+        let enc: String = self
+            .proj()
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        self.home().join(".claude/projects").join(enc)
+    }
+
     /// Write a registry entry file for `pid` (raw JSON value).
     pub fn write_entry(&self, pid: u32, entry: &Value) {
         fixtures::write_entry(&self.sessions_dir(), pid, entry);
@@ -103,13 +115,53 @@ pub use process::{Sleeper, dead_pid};
 pub struct Server {
     client: McpClient,
     pub pid: u32,
+    /// The server's parent (its "client process"): this test process, or the
+    /// shell of [`Server::spawn_own_client`].
+    pub client_pid: u32,
     pub home: PathBuf,
 }
 
 impl Server {
     /// Spawn in `cwd` with only PATH, HOME, TMUX_TMPDIR and `env` set.
     pub fn spawn(sb: &Sandbox, cwd: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxtail"));
+        Server::spawn_cmd(sb, cwd, env, Command::new(env!("CARGO_BIN_EXE_oxtail")))
+    }
+
+    /// Like [`Server::spawn`], but under a shell of its own (`sh -c 'oxtail;
+    /// :'`), so the server's parent — the client process it follows across
+    /// `/clear` — is that shell (`client_pid`), not this test process.
+    pub fn spawn_own_client(sb: &Sandbox, cwd: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "\"$0\"; :", env!("CARGO_BIN_EXE_oxtail")]);
+        let mut s = Server::spawn_cmd(sb, cwd, env, cmd);
+        let shell = s.client_pid;
+        let dir = sb.sessions_dir();
+        let found = Server::wait_for(TIMEOUT, || {
+            std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|de| {
+                    let v: Value = std::fs::read(de.path())
+                        .ok()
+                        .and_then(|t| serde_json::from_slice(&t).ok())
+                        .unwrap_or(Value::Null);
+                    if v["client"]["pid"] == shell {
+                        s.pid = v["server_pid"].as_u64().unwrap_or(0) as u32;
+                        true
+                    } else {
+                        false
+                    }
+                })
+        });
+        assert!(
+            found,
+            "no registry entry for the server under shell {shell}"
+        );
+        s
+    }
+
+    fn spawn_cmd(sb: &Sandbox, cwd: &Path, env: &[(&str, &str)], mut cmd: Command) -> Server {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", sb.home())
@@ -124,6 +176,7 @@ impl Server {
         client.set_next_id(101);
         Server {
             pid: client.pid(),
+            client_pid: client.pid(),
             client,
             home: sb.home(),
         }

@@ -1,5 +1,6 @@
 //! Hook figures: wall time of one `pretooluse.sh` run (spawn to exit, payload
-//! on a pipe as Claude Code sends it) with nothing queued, with mail queued
+//! on a pipe as Claude Code sends it) with nothing queued (bare, and with
+//! each Claude Code version's env, which adds the client record check), with mail queued
 //! only for another session, and with 1 / 10 / 200 messages queued for this
 //! session; `stop.sh` and `userpromptsubmit.sh` for reference, and a bare
 //! `bash -c 'exit 0'` as the floor every hook pays.
@@ -16,10 +17,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use oxtail::cli::install_hook::install_at;
-use oxtail::store::mailbox;
 use oxtail::store::message::NewMessage;
 use oxtail::store::paths::Layout;
 use oxtail::store::registry::{self, Client, ClientType, Entry};
+use oxtail::store::{clients, mailbox};
 
 use super::{Ctx, Row};
 
@@ -71,7 +72,12 @@ const SPAWN_FLOOR: &str =
 
 /// One run of `script` (or `bash -c 'exit 0'`, or [`SPAWN_FLOOR`] when the
 /// path is `floor`) with `payload`.
-fn run_once(script: Option<&Path>, home: &Path, payload: &str) -> (Duration, usize) {
+fn run_once(
+    script: Option<&Path>,
+    home: &Path,
+    payload: &str,
+    env: &[(&str, String)],
+) -> (Duration, usize) {
     let mut cmd = Command::new("bash");
     match script {
         Some(s) if s == Path::new("floor") => cmd.args(["-c", SPAWN_FLOOR]),
@@ -84,6 +90,7 @@ fn run_once(script: Option<&Path>, home: &Path, payload: &str) -> (Duration, usi
             "PATH",
             std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
         )
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -96,7 +103,7 @@ fn run_once(script: Option<&Path>, home: &Path, payload: &str) -> (Duration, usi
     (t.elapsed(), out.stdout.len())
 }
 
-/// Copies `dir/*.sh` into `home/.oxtail/hooks/` (mode 0755), as the other
+/// Copies `dir/*.sh` (and `*.awk`) into `home/.oxtail/hooks/` (mode 0755), as the other
 /// implementation's installer places them.
 fn copy_hooks(dir: &Path, home: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -104,7 +111,7 @@ fn copy_hooks(dir: &Path, home: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(&dest)?;
     for e in std::fs::read_dir(dir)? {
         let path = e?.path();
-        if path.extension().is_some_and(|x| x == "sh") {
+        if path.extension().is_some_and(|x| x == "sh" || x == "awk") {
             let to = dest.join(path.file_name().unwrap_or_default());
             std::fs::copy(&path, &to)?;
             std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
@@ -131,12 +138,37 @@ enum Payload {
     Stop,
 }
 
+/// The environment a scenario's hook gets beyond HOME and PATH.
+#[derive(Clone, Copy)]
+enum Env {
+    /// Nothing (Codex, or a client without session env).
+    Bare,
+    /// Claude Code 2.1.3xx: `CLAUDE_CODE_SESSION_ID` and `CLAUDE_PID` (the
+    /// client record check reads one file).
+    Claude332,
+    /// Claude Code 2.1.197: `CLAUDE_CODE_SESSION_ID` only (the check reads
+    /// `/proc/$PPID/stat` too).
+    Claude197,
+}
+
+impl Env {
+    fn vars(self) -> Vec<(&'static str, String)> {
+        let sid = ("CLAUDE_CODE_SESSION_ID", SID.to_string());
+        match self {
+            Env::Bare => Vec::new(),
+            Env::Claude332 => vec![sid, ("CLAUDE_PID", std::process::id().to_string())],
+            Env::Claude197 => vec![sid],
+        }
+    }
+}
+
 /// One measured scenario: a name, what runs, how many samples, and what to
 /// queue before each run.
 struct Scenario {
     name: &'static str,
     script: Script,
     payload: Payload,
+    env: Env,
     heavy: bool,
     before: fn(&Layout),
 }
@@ -159,6 +191,25 @@ const SCENARIOS: &[Scenario] = &[
         Script::Hook("pretooluse.sh"),
         clear,
     ),
+    // Beyond the original: with Claude Code's env the fast path also checks
+    // the client record (identity follows /clear); the other implementation
+    // ignores the env, so these rows are a before/after.
+    Scenario {
+        env: Env::Claude332,
+        ..sc(
+            "hooks: pretooluse, nothing queued, Claude 2.1.332 env",
+            Script::Hook("pretooluse.sh"),
+            clear,
+        )
+    },
+    Scenario {
+        env: Env::Claude197,
+        ..sc(
+            "hooks: pretooluse, nothing queued, Claude 2.1.197 env",
+            Script::Hook("pretooluse.sh"),
+            clear,
+        )
+    },
     sc(
         "hooks: pretooluse, mail only for another session",
         Script::Hook("pretooluse.sh"),
@@ -232,6 +283,7 @@ const fn sc(name: &'static str, script: Script, before: fn(&Layout)) -> Scenario
         name,
         script,
         payload: Payload::PreToolUse,
+        env: Env::Bare,
         heavy: false,
         before,
     }
@@ -261,6 +313,11 @@ impl Install {
         register(&layout, 101, SID);
         register(&layout, 200, OTHER);
         std::fs::write(layout.mailbox(100), "").expect("mailbox");
+        // What sessionstart.sh leaves for this (client) process: the record
+        // the Claude-env scenarios find current. The bench is the hooks'
+        // parent, hence their client process.
+        clients::write(&layout, std::process::id(), SID, "startup", "SessionStart")
+            .expect("client record");
         Some(Install { imp, home, layout })
     }
 }
@@ -307,7 +364,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
                     Script::Floor => Some(Path::new("floor").to_path_buf()),
                     Script::Hook(f) => Some(inst.layout.hook(f)),
                 };
-                out.push(run_once(script.as_deref(), &inst.home.0, payload).0);
+                out.push(run_once(script.as_deref(), &inst.home.0, payload, &s.env.vars()).0);
             }
         }
         for (inst, v) in targets.iter().zip(samples) {

@@ -24,6 +24,7 @@ mod lock;
 mod mcp;
 mod messaging;
 mod server;
+mod status;
 mod store;
 
 use std::time::Duration;
@@ -42,6 +43,7 @@ const AREAS: &[Area] = &[
     area("hooks", hooks::run, None),
     area("server", server::run, None),
     area("messaging", messaging::run, Some(messaging::child)),
+    area("status", status::run, None),
 ];
 
 const fn area(

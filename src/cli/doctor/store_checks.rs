@@ -275,6 +275,9 @@ struct Orphan {
     pending: mailbox::Pending,
     /// The session it was for, when the dead server's registry entry remains.
     session: Option<String>,
+    /// Ids that server answered to before `/clear` or `/resume` (beyond the
+    /// original): resuming one of them also hands over the mail sent to it.
+    previous: Vec<String>,
 }
 
 /// Mailboxes of dead pids. An empty one is only litter (a killed server
@@ -299,14 +302,15 @@ pub(super) fn dead_mailboxes(layout: &Layout, fix: bool) -> Check {
                 Ok(m) if m.is_file() && m.len() == 0 => empty.push(pid),
                 Ok(m) if m.is_file() => {
                     if let Ok(Some(pending)) = mailbox::pending(layout, pid) {
-                        let session = sessions
+                        let client = sessions
                             .iter()
                             .find(|e| e.server_pid == pid)
-                            .and_then(|e| e.client.session_id.clone());
+                            .map(|e| e.client.clone());
                         orphans.push(Orphan {
                             pid,
                             pending,
-                            session,
+                            session: client.as_ref().and_then(|c| c.session_id.clone()),
+                            previous: client.map(|c| c.previous_session_ids).unwrap_or_default(),
                         });
                     }
                 }
@@ -378,9 +382,12 @@ fn orphan_warning(
                 .and_then(|m| now.duration_since(m).ok())
                 .map(|d| format!(", the oldest waiting {}", human_age(d)))
                 .unwrap_or_default();
-            let who = match &o.session {
-                Some(sid) => format!(" (session {sid})"),
-                None => String::new(),
+            let who = match (&o.session, o.previous.is_empty()) {
+                (Some(sid), true) => format!(" (session {sid})"),
+                (Some(sid), false) => {
+                    format!(" (session {sid}, earlier {})", o.previous.join(", "))
+                }
+                (None, _) => String::new(),
             };
             let unreadable = p.lines - p.messages;
             let junk = if unreadable > 0 {
@@ -411,7 +418,8 @@ fn orphan_warning(
     let dir = setup::display(&layout.mailboxes_dir());
     let resumable = orphans.iter().any(|o| o.session.is_some());
     let how = if resumable {
-        "resuming a session named above hands its mail to the new server; otherwise "
+        "resuming a session named above (`claude --resume <id>`) hands the mail sent to it \
+         to the new server; otherwise "
     } else {
         ""
     };

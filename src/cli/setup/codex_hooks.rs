@@ -29,9 +29,21 @@ fn what() -> String {
     super::display(&super::ClientPaths::from_env().codex_hooks())
 }
 
-/// (event, installed script) of each managed hook, in registration order.
+/// (event, installed script) of each hook Codex runs, in registration order.
 pub fn managed() -> Vec<(&'static str, &'static str)> {
-    managed_hooks().map(|(h, event)| (event, h.file)).collect()
+    managed_hooks()
+        .filter(|(h, _)| h.codex)
+        .map(|(h, event)| (event, h.file))
+        .collect()
+}
+
+/// The events Codex gets, as messages name them ("PreToolUse, Stop, …").
+pub fn event_list() -> String {
+    managed()
+        .iter()
+        .map(|(event, _)| *event)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn is_ours(handler: &Value, script: &str, home: &Path) -> bool {
@@ -113,7 +125,7 @@ pub fn install(text: Option<&str>, home: &Path) -> Result<Edit, String> {
     if done.is_empty() {
         return Ok(Edit::unchanged(format!(
             "{} hooks already registered",
-            crate::cli::hook_assets::event_list()
+            event_list()
         )));
     }
     Ok(Edit::changed(doc.render(), done.join(", ")))

@@ -181,7 +181,10 @@ fn signature(path: &std::path::Path) -> Signature {
 struct Watcher {
     layout: Layout,
     caller: Entry,
-    peer_session_id: String,
+    /// The ids the reply may come from: the peer's id when asked, plus
+    /// (refreshed from its entry) the id it moved to with `/clear` or `/resume`.
+    peer_ids: Vec<String>,
+    peer_pid: u32,
     /// `Some(request_id)` for strict correlation.
     request_id: Option<String>,
     pids: Vec<u32>,
@@ -194,12 +197,14 @@ impl Watcher {
         layout: Layout,
         caller: Entry,
         peer_session_id: String,
+        peer_pid: u32,
         request_id: Option<String>,
     ) -> Self {
         let mut w = Watcher {
             layout,
             caller,
-            peer_session_id,
+            peer_ids: vec![peer_session_id],
+            peer_pid,
             request_id,
             pids: Vec::new(),
             seen: HashMap::new(),
@@ -220,10 +225,26 @@ impl Watcher {
             }
         }
         self.pids = pids;
+        // Beyond the original: a peer that moved to a new id (/clear) while we
+        // wait replies from that id; its live entry names both.
+        if let Some(peer) = registry::read_pid(&self.layout, self.peer_pid)
+            && peer
+                .client
+                .all_ids()
+                .iter()
+                .any(|id| self.peer_ids.iter().any(|p| p == id))
+        {
+            for id in peer.client.all_ids() {
+                if !self.peer_ids.iter().any(|p| p == id) {
+                    self.peer_ids.push(id.to_string());
+                }
+            }
+        }
     }
 
     fn matches(&self, m: &Message) -> bool {
-        m.from_session_id() == Some(self.peer_session_id.as_str())
+        m.from_session_id()
+            .is_some_and(|from| self.peer_ids.iter().any(|p| p == from))
             && self
                 .request_id
                 .as_deref()
@@ -324,8 +345,8 @@ pub async fn run(
     let body = a.str("body").unwrap_or_default().to_string();
     let (effective, requested) = settings.effective(a.int("timeout_ms"));
 
-    let (l, c) = (layout.clone(), caller.clone());
-    let resolved = blocking(move || project::resolve_target(&l, &target, &c)).await?;
+    let (l, c, t) = (layout.clone(), caller.clone(), target.clone());
+    let resolved = blocking(move || project::resolve_target(&l, &t, &c)).await?;
     let peer = match resolved {
         Ok(peer) => peer,
         // ask_peer always intends a wake, and never on the strict reply path.
@@ -355,6 +376,7 @@ pub async fn run(
         blocking(move || {
             let opts = NewMessage {
                 request_id: Some(&rid),
+                to_session_id: project::addressed_id(&target, &p),
                 ..NewMessage::default()
             };
             delivery::deliver(&l, Some(&sid), p.server_pid, &body, c.client.id(), &opts)
@@ -396,6 +418,7 @@ pub async fn run(
         layout.clone(),
         caller.clone(),
         peer_sid.clone(),
+        peer.server_pid,
         strict.then(|| request_id.clone()),
     ));
     let wake_peer = WakePeer::from(&peer);

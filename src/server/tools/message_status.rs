@@ -47,7 +47,13 @@ pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
         .to_string();
     Box::pin(off_reactor("message_status", move || {
         let viewer = Viewer {
-            session_ids: entry.client.id().map(str::to_string).into_iter().collect(),
+            // Current id first, then the ids it had before a /clear.
+            session_ids: entry
+                .client
+                .all_ids()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             server_pid: entry.server_pid,
         };
         Ok(answer(&layout, &id, &viewer))

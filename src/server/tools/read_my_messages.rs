@@ -35,6 +35,7 @@ pub static SPEC: ToolSpec = ToolSpec {
     description: "Drain this session's mailbox and return the messages peers sent (oldest first), each with its message_id (use it with reply_to_message) and, for an ask_peer, its request_id. \
 Claude Code sessions with the oxtail hooks usually get messages pushed mid-turn or at turn end, so this may return count:0; Codex and hookless sessions must call it. \
 Drains every mailbox of this session (sibling and earlier server processes with the same session id). \
+A message sent to an id this session had before /clear or /resume carries addressed_to_previous_session_id. \
 Budgeted: a large backlog comes in chunks — the rest stays queued in order, reported as deferred_count — and nothing is dropped. Always safe to call.",
     params: &[],
 };
@@ -133,6 +134,20 @@ pub fn session_pids(layout: &Layout, caller: &Entry) -> Vec<u32> {
     }
 }
 
+/// Beyond the original: a message sent to an id this session had before
+/// `/clear` or `/resume` says so (`addressed_to_previous_session_id`).
+fn label_previous_id(caller: &Entry, m: &Message) -> serde_json::Map<String, Value> {
+    let to = m
+        .to_session_id()
+        .filter(|to| caller.client.id().is_some_and(|me| me != *to))
+        .map(str::to_string);
+    let mut fields = m.fields().clone();
+    if let Some(to) = to {
+        fields.insert("addressed_to_previous_session_id".into(), Value::from(to));
+    }
+    fields
+}
+
 pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
     let (layout, caller) = (ctx.layout.clone(), ctx.entry());
     let hooks = std::sync::Arc::clone(&ctx.after_reply);
@@ -172,7 +187,7 @@ pub fn run(layout: &Layout, caller: &Entry, budget: Budget) -> Result<(Value, Ha
         Value::Array(
             accepted
                 .iter()
-                .map(|m| Value::Object(m.fields().clone()))
+                .map(|m| Value::Object(label_previous_id(caller, m)))
                 .collect(),
         ),
     );

@@ -73,18 +73,26 @@ pub fn run(
     let message_id = a.str("message_id").unwrap_or_default();
     let body = a.str("body").unwrap_or_default();
     let wake_arg = a.str("wake").and_then(WakeArg::parse);
-    let Some(my_id) = caller.client.id() else {
+    if caller.client.id().is_none() {
         return Ok(failure(
             "no-session-id",
             "this session has no session id, so it has no received-ledger to reply from; run claim_session first",
         ));
-    };
-    let inbound = match ledger::lookup(layout, my_id, message_id) {
-        Ok(found) => found,
-        // The original's wording and shape: an isError result.
-        Err(e) if e.is_lock_timeout() => return Err(e.to_string()),
-        Err(e) => return Ok(ledger_unusable(message_id, &e)),
-    };
+    }
+    // Our ledger, then (beyond the original) the ledgers of our previous ids:
+    // mail delivered before a /clear was recorded under the id it was sent to.
+    let mut inbound = None;
+    for id in caller.client.all_ids() {
+        inbound = match ledger::lookup(layout, id, message_id) {
+            Ok(found) => found,
+            // The original's wording and shape: an isError result.
+            Err(e) if e.is_lock_timeout() => return Err(e.to_string()),
+            Err(e) => return Ok(ledger_unusable(message_id, &e)),
+        };
+        if inbound.is_some() {
+            break;
+        }
+    }
     let Some(inbound) = inbound else {
         return Ok(failure(
             "message-not-found",
@@ -117,6 +125,7 @@ pub fn run(
         reply_to,
         source_message_id: Some(message_id),
         answers_message_id: late.as_ref().and_then(|l| l.message_id.as_deref()),
+        to_session_id: project::addressed_id(sender, &peer),
     };
     let done = deliver_and_wake(
         layout,

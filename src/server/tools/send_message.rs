@@ -330,6 +330,7 @@ pub fn run(
         reply_to,
         source_message_id: a.str("source_message_id"),
         answers_message_id: late.as_ref().and_then(|l| l.message_id.as_deref()),
+        to_session_id: project::addressed_id(target, &peer),
     };
     let done = deliver_and_wake(
         layout,

@@ -1,0 +1,148 @@
+//! The records `oxtail status` reads through a narrow boundary because their
+//! store modules come from other work: delivery receipts (`receipts/`) and
+//! open asks (`pending-ask/`). The model sees them only as the two traits
+//! below, so a store reader can be plugged in (see [`StoreSources`]) and the
+//! model can be tested with in-memory fixtures.
+//!
+//! Invariant defended: a kind of record this machine does not write reads as
+//! *not recorded*, and the view then says "unknown" for what depends on it —
+//! never "nothing delivered" or "nobody waiting".
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::store::paths::Layout;
+use crate::store::receipts;
+
+/// A delivery receipt: message `message_id` reached its recipient's model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    pub message_id: String,
+    /// Unix milliseconds (a receipt with only `delivered_at` seconds: × 1000).
+    pub delivered_at_ms: i64,
+    /// `hook`, `read_my_messages`, `ask_peer_reply`, or what a newer peer wrote.
+    pub via: Option<String>,
+    pub recipient_session_id: Option<String>,
+}
+
+/// An open ask: `requester_session_id` asked (request `request_id`) and has
+/// not had its reply yet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenAsk {
+    pub requester_session_id: String,
+    pub request_id: String,
+    /// The awaited peer's session id, when the record names it.
+    pub target_session_id: Option<String>,
+    /// The id of the ask message, when the record names it.
+    pub message_id: Option<String>,
+    /// When the ask started (unix milliseconds).
+    pub at_ms: i64,
+    /// `waiting` (the ask_peer call is still blocking) or `pending` (it timed
+    /// out and a late reply is awaited); `None` when the record does not say.
+    pub state: Option<String>,
+}
+
+/// Where delivery receipts come from.
+pub trait ReceiptSource {
+    /// Whether this store records receipts at all.
+    fn recorded(&self) -> bool;
+    /// The receipt of `message_id`, if one exists.
+    fn receipt(&self, message_id: &str) -> Option<Receipt>;
+    /// A directory whose changes should refresh a live view.
+    fn watch_dir(&self) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// Where open asks come from.
+pub trait AskSource {
+    /// Whether this store records open asks at all.
+    fn recorded(&self) -> bool;
+    /// Every open ask on the machine (expired records already left out).
+    fn open_asks(&self) -> Vec<OpenAsk>;
+    /// A directory whose changes should refresh a live view.
+    fn watch_dir(&self) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// A record kind this build does not read yet: everything is unknown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NotRecorded;
+
+impl ReceiptSource for NotRecorded {
+    fn recorded(&self) -> bool {
+        false
+    }
+    fn receipt(&self, _message_id: &str) -> Option<Receipt> {
+        None
+    }
+}
+
+impl AskSource for NotRecorded {
+    fn recorded(&self) -> bool {
+        false
+    }
+    fn open_asks(&self) -> Vec<OpenAsk> {
+        Vec::new()
+    }
+}
+
+/// The two sources a snapshot reads.
+pub struct Sources<'a> {
+    pub receipts: &'a dyn ReceiptSource,
+    pub asks: &'a dyn AskSource,
+}
+
+/// Receipts from `store::receipts` (`receipts/<message id>`), written by our
+/// servers and hooks and by the original's later versions; a 0.14 peer
+/// writes none, so what it delivered has no receipt (shown as unknown).
+pub struct StoreReceipts {
+    layout: Layout,
+}
+
+impl ReceiptSource for StoreReceipts {
+    fn recorded(&self) -> bool {
+        true
+    }
+
+    fn receipt(&self, message_id: &str) -> Option<Receipt> {
+        receipts::read(&self.layout, message_id).map(|r| Receipt {
+            message_id: r.message_id,
+            delivered_at_ms: r.delivered_at_ms,
+            via: Some(r.via),
+            recipient_session_id: r.recipient_session_id,
+        })
+    }
+
+    fn watch_dir(&self) -> Option<PathBuf> {
+        Some(self.layout.receipts_dir())
+    }
+}
+
+/// The production sources for a store layout.
+///
+/// WIRING POINT: when `store::pending_ask` exists, implement [`AskSource`]
+/// for it here (mapping its records to [`OpenAsk`]) and return it from
+/// [`StoreSources::sources`]. Nothing else in `status` changes.
+pub struct StoreSources {
+    receipts: StoreReceipts,
+}
+
+impl StoreSources {
+    pub fn new(layout: &Layout) -> StoreSources {
+        StoreSources {
+            receipts: StoreReceipts {
+                layout: layout.clone(),
+            },
+        }
+    }
+
+    pub fn sources(&self) -> Sources<'_> {
+        Sources {
+            receipts: &self.receipts,
+            asks: &NotRecorded,
+        }
+    }
+}
