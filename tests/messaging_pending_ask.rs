@@ -306,3 +306,32 @@ fn an_armed_watcher_is_preferred_over_keystrokes_and_confirms_the_wake() {
     let _ = w.wait_with_output();
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// `oxtail status` reads the records: the asker shows its open ask, whom it
+/// waits on and that it is pending.
+#[test]
+fn oxtail_status_shows_who_waits_on_whom() {
+    let world = World::new();
+    let (mut a, b) = two_servers(&world);
+    let out = ask(&mut a, SID_B, 200);
+    assert_eq!(out["pending"], true, "{out}");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_oxtail"))
+        .args(["status", "--json"])
+        .current_dir(&world.project)
+        .env("HOME", &world.home)
+        .env("TMUX_TMPDIR", &world.tmux_tmpdir)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let me = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["session_id"] == SID_A)
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(me["open_asks"], 1, "{me}");
+    assert_eq!(me["waiting"]["target_session_id"], SID_B);
+    assert_eq!(me["waiting"]["state"], "pending");
+    assert_eq!(me["waiting"]["request_id"], out["request_id"]);
+    drop(b);
+}
