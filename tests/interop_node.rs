@@ -23,6 +23,9 @@
 //! - `the_original_reads_a_followed_entry`: a Rust server that followed its
 //!   client to a new id (`/clear`) is listed and messaged there by a Node
 //!   peer, which also drains mail carrying our `to_session_id`.
+//! - `a_message_the_original_took_reads_unknown_never_pending`: our sender's
+//!   `message_status` of mail a Node receiver took says `unknown`
+//!   (`receiver_without_receipts`), and mail we took says `delivered`.
 //! - `concurrent_senders_no_loss_no_dup`: a Node and a Rust sender pour into
 //!   one mailbox (Rust receiver, then Node receiver) while the receiving server
 //!   and our bash hook drain it concurrently: every message exactly once.
@@ -61,6 +64,8 @@ const KNOWN_DIFFERENCES: &[&str] = &[
     "descriptions and prose",
     "client process binding keys",
     "to_session_id on mail",
+    "message_status tool (new, listed after the 0.14 tools)",
+    "delivery_outlook and hint on sends (new fields after the 0.14 keys)",
 ];
 
 /// Remove the keys of [`KNOWN_DIFFERENCES`] that only ours writes.
@@ -74,6 +79,13 @@ fn strip_added_keys(v: &mut Value) {
             }
             if m.contains_key("body") {
                 m.shift_remove("to_session_id");
+            }
+            if m.contains_key("ok") {
+                m.shift_remove("delivery_outlook");
+                m.shift_remove("hint");
+            }
+            if let Some(Value::Array(tools)) = m.get_mut("tools") {
+                tools.retain(|t| t["name"] != "message_status");
             }
             m.values_mut().for_each(strip_added_keys);
         }
@@ -771,4 +783,49 @@ fn the_original_reads_a_followed_entry() {
     let read = a.tool("read_my_messages", json!({}));
     assert_eq!(bodies(&read), ["from the new id"], "{read}");
     assert_eq!(read["messages"][0]["from_session_id"], UC);
+}
+
+/// Receipts across implementations (issue 12): a message a 0.14 Node server
+/// took with its own `read_my_messages` (which writes no receipt) reads
+/// `unknown` with cause `receiver_without_receipts` for our sender — never
+/// `pending` forever — while one our server took reads `delivered`.
+#[test]
+fn a_message_the_original_took_reads_unknown_never_pending() {
+    let Some(node) = node_original("a_message_the_original_took_reads_unknown_never_pending")
+    else {
+        return;
+    };
+    let Pair {
+        sb: _sb,
+        mut a,
+        mut b,
+    } = pair(&node, false);
+    // b (ours) sends to a (Node 0.14).
+    let sent = b.tool("send_message", json!({"target": UA, "body": "to node"}));
+    assert_eq!(sent["ok"], true, "{sent}");
+    let id = sent["message_id"].as_str().unwrap().to_string();
+    let st = b.tool("message_status", json!({"message_id": id}));
+    assert_eq!(st["status"], "pending", "{st}");
+    let read = a.tool("read_my_messages", json!({}));
+    assert_eq!(read["count"], 1, "{read}");
+    let st = b.tool("message_status", json!({"message_id": id}));
+    assert_eq!(st["status"], "unknown", "{st}");
+    assert_eq!(st["cause"], "receiver_without_receipts");
+    // a (Node) sends to b (ours): our read writes the receipt, and we see it
+    // as its recipient.
+    let sent = a.tool("send_message", json!({"target": UB, "body": "to rust"}));
+    let back = sent["message_id"].as_str().unwrap().to_string();
+    let read = b.tool("read_my_messages", json!({}));
+    assert_eq!(read["count"], 1, "{read}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = b.tool("message_status", json!({"message_id": back}));
+        if st["status"] == "delivered" {
+            assert_eq!(st["via"], "read_my_messages");
+            assert_eq!(st["role"], "recipient");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{st}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

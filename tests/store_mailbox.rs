@@ -595,3 +595,44 @@ fn pending_summarises_without_changing_the_file() {
     assert!(p.modified.is_some() && p.oldest_enqueued_at.is_some());
     assert_eq!(raw(&l, 143), before);
 }
+
+/// A budgeted read keeps per-sender order across drains: while it decides
+/// what to hand over, a sender's next message and a concurrent drainer (a
+/// hook) wait, so the kept part is never overtaken (a `fault_soak` finding:
+/// a hook between the drain and the write-back delivered message 24 before
+/// the requeued 23).
+#[test]
+fn drain_many_keeping_lets_nothing_overtake_what_it_keeps() {
+    let (_t, l) = layout();
+    for i in 1..=5 {
+        mailbox::enqueue(&l, 7, &format!("m{i}"), Some(A), &none()).unwrap();
+    }
+    let (l2, l3) = (l.clone(), l.clone());
+    let mut sender = None;
+    let mut hook = None;
+    let kept = mailbox::drain_many_keeping(&l, 7, &[7], |msgs| {
+        // Both start while the split runs, i.e. while the drain holds the lock.
+        sender = Some(std::thread::spawn(move || {
+            mailbox::enqueue(&l2, 7, "m6", Some(A), &none()).unwrap();
+        }));
+        hook = Some(std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            mailbox::drain(&l3, 7)
+        }));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut msgs = msgs;
+        let keep = msgs.split_off(2);
+        (msgs, keep)
+    });
+    assert_eq!(bodies(&kept.drain.messages), ["m1", "m2"]);
+    assert_eq!(kept.kept, 3);
+    sender.unwrap().join().unwrap();
+    let hooked = hook.unwrap().join().unwrap().unwrap_or_default();
+    let mut rest = hooked;
+    rest.extend(mailbox::drain(&l, 7).unwrap());
+    assert_eq!(
+        bodies(&rest),
+        ["m3", "m4", "m5", "m6"],
+        "nothing overtook the kept part"
+    );
+}

@@ -10,6 +10,7 @@
 pub mod detect;
 pub mod follow;
 pub mod proctree;
+pub mod start_time;
 pub mod sticky;
 
 use std::collections::HashMap;

@@ -86,88 +86,12 @@ pub fn client_pid() -> Option<u32> {
     u32::try_from(ppid).ok().filter(|&p| p > 1)
 }
 
-/// When process `pid` started, in Unix seconds: from `/proc` where it exists
-/// (exact, no process spawned), else from `ps -o etime=` (to the second).
-pub fn start_time_s(pid: u32) -> Option<i64> {
-    proc_start_time_s(pid).or_else(|| ps_start_time_s(pid))
-}
-
-fn proc_start_time_s(pid: u32) -> Option<i64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22 (starttime, clock ticks since boot); fields 3.. follow the
-    // last ')' (the command name may itself contain ')' or spaces).
-    let after = stat.rsplit_once(')')?.1;
-    let ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
-    let btime: i64 = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (hz > 0).then(|| btime + (ticks / hz as u64) as i64)
-}
-
-fn ps_start_time_s(pid: u32) -> Option<i64> {
-    let out = Command::new("ps")
-        .args(["-o", "etime=", "-p", &pid.to_string()])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    let elapsed = parse_etime(String::from_utf8_lossy(&out.stdout).trim())?;
-    Some(crate::clock::now_s() - elapsed)
-}
-
-/// `ps` elapsed time `[[dd-]hh:]mm:ss` in seconds.
-pub fn parse_etime(s: &str) -> Option<i64> {
-    let (days, rest) = match s.split_once('-') {
-        Some((d, r)) => (d.parse::<i64>().ok()?, r),
-        None => (0, s),
-    };
-    let parts: Vec<i64> = rest
-        .split(':')
-        .map(|p| p.parse::<i64>().ok())
-        .collect::<Option<_>>()?;
-    let (h, m, sec) = match parts.as_slice() {
-        [m, s] => (0, *m, *s),
-        [h, m, s] => (*h, *m, *s),
-        _ => return None,
-    };
-    Some(((days * 24 + h) * 60 + m) * 60 + sec)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn etime_formats() {
-        assert_eq!(parse_etime("00:05"), Some(5));
-        assert_eq!(parse_etime("01:02:03"), Some(3723));
-        assert_eq!(parse_etime("2-00:00:01"), Some(172_801));
-        for bad in ["", "5", "a:b", "1:2:3:4", "x-00:01"] {
-            assert_eq!(parse_etime(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn start_times_of_a_fresh_child_agree() {
-        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
-        let now = crate::clock::now_s();
-        let pid = child.id();
-        let exact = start_time_s(pid);
-        let by_ps = ps_start_time_s(pid);
-        let _ = child.kill();
-        let _ = child.wait();
-        // Seconds resolution, and a loaded machine may stall between calls.
-        for t in [exact, by_ps].into_iter().flatten() {
-            assert!((t - now).abs() <= 5, "{exact:?} / {by_ps:?} vs {now}");
-        }
-        assert!(exact.is_some() || by_ps.is_some());
+    fn the_client_is_the_parent() {
         assert_eq!(client_pid(), Some(std::os::unix::process::parent_id()));
     }
 

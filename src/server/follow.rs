@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::ServerCtx;
 use crate::identity::follow::{self, SOURCE_TOOL_USE_ID};
-use crate::identity::{proctree, sticky};
+use crate::identity::{proctree, start_time, sticky};
 use crate::store::clients::{self, Stamp};
 use crate::store::registry::{ClientType, Entry};
 use crate::trace;
@@ -50,7 +50,7 @@ pub fn bind_start_time(ctx: &ServerCtx) {
     let Some(pid) = ctx.lock_entry().client.pid else {
         return;
     };
-    let Some(started) = proctree::start_time_s(pid) else {
+    let Some(started) = start_time::start_time_s(pid) else {
         return;
     };
     {

@@ -215,6 +215,18 @@ pub fn create_once(target: &Path, content: &[u8]) -> io::Result<bool> {
     out
 }
 
+/// [`create_once`] of a record in `dir`, creating `dir` (`0700`) when it
+/// does not exist yet.
+pub fn create_record(dir: &Path, target: &Path, content: &[u8]) -> io::Result<bool> {
+    match create_once(target, content) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            super::paths::ensure_private_dir(dir)?;
+            create_once(target, content)
+        }
+        other => other,
+    }
+}
+
 /// Retention of a directory of write-once records named by message id
 /// (receipts, outbox): remove records older than `retention` by mtime, and
 /// temp files a crashed writer left (older than an hour). Returns how many

@@ -14,7 +14,9 @@
 //!   are the original bytes, never re-serialised;
 //! - order per sender is kept: drains return file order, a union drain
 //!   delivers each message id once, and [`requeue_front`] puts deferred mail
-//!   back ahead of mail that arrived meanwhile;
+//!   back ahead of mail that arrived meanwhile; [`drain_many_keeping`] does
+//!   the drain and the write-back of what it keeps under one hold of the
+//!   caller's lock, so no other drainer can slip a later message in between;
 //! - a mailbox file is only ever removed while it is empty, checked under its
 //!   lock ([`remove_if_empty`]), so a removal can never cost a message: a
 //!   sender waiting for the lock appends to a fresh file afterwards.
@@ -81,9 +83,17 @@ pub fn requeue_front(layout: &Layout, pid: u32, msgs: &[Message]) -> StoreResult
     if msgs.is_empty() {
         return Ok(());
     }
+    let _guard = lock_mailbox(layout, pid)?;
+    requeue_front_locked(layout, pid, msgs)
+}
+
+/// [`requeue_front`] for a caller that already holds `pid`'s lock.
+fn requeue_front_locked(layout: &Layout, pid: u32, msgs: &[Message]) -> StoreResult<()> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
     let block = serialise_all(msgs)?;
     let path = layout.mailbox(pid);
-    let _guard = lock_mailbox(layout, pid)?;
     match file::read_all(&path)? {
         Some(existing) if !existing.is_empty() => {
             let mut content = block.into_bytes();
@@ -108,8 +118,13 @@ fn serialise_all(msgs: &[Message]) -> StoreResult<String> {
 /// Drain `pid`'s mailbox (§5.3): every valid record in file order; invalid
 /// lines are traced and dropped; the file is truncated in place.
 pub fn drain(layout: &Layout, pid: u32) -> StoreResult<Vec<Message>> {
-    let path = layout.mailbox(pid);
     let _guard = lock_mailbox(layout, pid)?;
+    drain_locked(layout, pid)
+}
+
+/// [`drain`] for a caller that already holds `pid`'s lock.
+fn drain_locked(layout: &Layout, pid: u32) -> StoreResult<Vec<Message>> {
+    let path = layout.mailbox(pid);
     let Some(content) = file::read_all(&path)? else {
         return Ok(Vec::new());
     };
@@ -146,6 +161,67 @@ pub struct UnionDrain {
 /// Union drain over sibling mailboxes (§5.4): repeats in `pids` ignored, one
 /// lock at a time, failures counted in `skipped`, ids deduplicated.
 pub fn drain_many(layout: &Layout, pids: &[u32]) -> UnionDrain {
+    union_drain(layout, pids, None)
+}
+
+/// Result of [`drain_many_keeping`].
+#[derive(Debug, Default)]
+pub struct KeptDrain {
+    /// What the split accepted (the caller hands these over).
+    pub drain: UnionDrain,
+    /// How many messages went back to the front of `own`'s mailbox.
+    pub kept: usize,
+    /// When putting them back failed: they are in `drain.messages` too
+    /// (handed over rather than lost).
+    pub keep_error: Option<StoreError>,
+}
+
+/// A union drain that hands over only part of what it took: `split` divides
+/// the drained messages into (hand over, keep), and the kept ones go back to
+/// the front of `own`'s mailbox — all while `own`'s lock is held from before
+/// the drain to after the write-back, so no other drainer (a hook) can deliver
+/// a later message of the same sender in between (per-sender order across
+/// drains). If `own`'s lock cannot be taken, nothing is drained at all.
+pub fn drain_many_keeping(
+    layout: &Layout,
+    own: u32,
+    pids: &[u32],
+    split: impl FnOnce(Vec<Message>) -> (Vec<Message>, Vec<Message>),
+) -> KeptDrain {
+    let guard = match lock_mailbox(layout, own) {
+        Ok(g) => g,
+        Err(e) => {
+            trace::event(
+                "mailbox_drain_skipped",
+                json!({"pid": own, "error": e.to_string()}),
+            );
+            return KeptDrain {
+                drain: UnionDrain {
+                    skipped: 1,
+                    ..UnionDrain::default()
+                },
+                ..KeptDrain::default()
+            };
+        }
+    };
+    let mut drain = union_drain(layout, pids, Some(own));
+    let (mut accepted, keep) = split(std::mem::take(&mut drain.messages));
+    let mut out = KeptDrain::default();
+    match requeue_front_locked(layout, own, &keep) {
+        Ok(()) => out.kept = keep.len(),
+        Err(e) => {
+            accepted.extend(keep);
+            out.keep_error = Some(e);
+        }
+    }
+    drop(guard);
+    drain.messages = accepted;
+    out.drain = drain;
+    out
+}
+
+/// The union drain; `held` names a pid whose lock the caller holds already.
+fn union_drain(layout: &Layout, pids: &[u32], held: Option<u32>) -> UnionDrain {
     let mut out = UnionDrain::default();
     let mut seen_pids = HashSet::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
@@ -153,7 +229,12 @@ pub fn drain_many(layout: &Layout, pids: &[u32]) -> UnionDrain {
         if !seen_pids.insert(pid) {
             continue;
         }
-        match drain(layout, pid) {
+        let drained = if held == Some(pid) {
+            drain_locked(layout, pid)
+        } else {
+            drain(layout, pid)
+        };
+        match drained {
             Ok(msgs) => {
                 for m in msgs {
                     let id = m.id().unwrap_or_default().to_string();

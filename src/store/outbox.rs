@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::file;
 use super::message::Message;
-use super::paths::{Layout, ensure_private_dir};
+use super::paths::Layout;
 
 /// One outbox record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,13 +65,7 @@ pub fn record(layout: &Layout, sent: &Sent) -> io::Result<bool> {
         return Ok(false);
     };
     let text = sent.to_json().to_string();
-    match file::create_once(&path, text.as_bytes()) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            ensure_private_dir(&layout.outbox_dir())?;
-            file::create_once(&path, text.as_bytes())
-        }
-        other => other,
-    }
+    file::create_record(&layout.outbox_dir(), &path, text.as_bytes())
 }
 
 /// Remove the record of `message_id` (a delivery that failed after it).

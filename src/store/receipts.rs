@@ -33,7 +33,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::file;
-use super::paths::{Layout, ensure_private_dir};
+use super::paths::Layout;
 
 /// How long receipts (and outbox records) are kept.
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -125,13 +125,7 @@ pub fn record(layout: &Layout, receipt: &Receipt) -> io::Result<bool> {
         return Ok(false);
     };
     let text = receipt.to_json().to_string();
-    match file::create_once(&path, text.as_bytes()) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            ensure_private_dir(&layout.receipts_dir())?;
-            file::create_once(&path, text.as_bytes())
-        }
-        other => other,
-    }
+    file::create_record(&layout.receipts_dir(), &path, text.as_bytes())
 }
 
 /// The receipt of `message_id`, if one exists (see the module doc for a file

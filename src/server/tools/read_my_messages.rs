@@ -163,21 +163,20 @@ pub fn call(ctx: &ServerCtx, call: ToolCall) -> ToolFuture<'_> {
 /// The tool body (blocking: run it off the async reactor): the answer, and the
 /// hand-off of the messages it carries (settle it once the answer is out).
 pub fn run(layout: &Layout, caller: &Entry, budget: Budget) -> Result<(Value, Handoff), String> {
-    let drained = mailbox::drain_many(layout, &session_pids(layout, caller));
-    let mut messages = drained.messages;
-    sort_messages(&mut messages);
-    let (mut accepted, deferred) = apply_budget(messages, budget);
-    let deferred_count = if deferred.is_empty() {
-        0
-    } else {
-        match mailbox::requeue_front(layout, caller.server_pid, &deferred) {
-            Ok(()) => deferred.len(),
-            Err(_) => {
-                accepted.extend(deferred);
-                0
-            }
-        }
-    };
+    // Drain and put the over-budget part back under one hold of our own
+    // mailbox's lock: a hook cannot deliver a sender's later message between.
+    let kept = mailbox::drain_many_keeping(
+        layout,
+        caller.server_pid,
+        &session_pids(layout, caller),
+        |mut messages| {
+            sort_messages(&mut messages);
+            apply_budget(messages, budget)
+        },
+    );
+    let deferred_count = kept.kept;
+    let drained = kept.drain;
+    let accepted = drained.messages;
     let mut out = payload();
     out.insert("ok".into(), Value::Bool(true));
     out.insert("drained".into(), Value::Bool(true));
