@@ -76,7 +76,8 @@ oxh_now_ms() {
 # oxh_split_render OUT: split the renderer's output in one linear pass (bash
 # prefix/suffix patterns are quadratic when the match is far from the start)
 # into OXH_PLAN (first line), OXH_RECEIPTS (array of "<id>\t<json>") and
-# OXH_JSON (the envelope, last line, the only one starting with "{").
+# OXH_JSON (the envelope, last line, the only one starting with "{"; "T"
+# when the idle watcher's text went to OXH_TEXT_OUT).
 oxh_split_render() {
   local IFS=$'\n' parts n glob=
   case $- in *f*) ;; *) glob=1; set -f ;; esac
@@ -87,7 +88,7 @@ oxh_split_render() {
   OXH_JSON=
   OXH_RECEIPTS=()
   [ "$n" -gt 1 ] || return 0
-  case "${parts[n - 1]}" in '{'*) OXH_JSON=${parts[n - 1]} ;; esac
+  case "${parts[n - 1]}" in '{'* | T) OXH_JSON=${parts[n - 1]} ;; esac
   [ "$n" -gt 2 ] && OXH_RECEIPTS=("${parts[@]:1:n-2}")
   return 0
 }
@@ -112,13 +113,31 @@ oxh_write_receipts() {
 # ------------------------------------------------------------ rendering ----
 
 
+# oxh_emit: print what the renderer produced: the envelope on stdout, or, for
+# the idle watcher ("T"), the decoded text from OXH_TEXT_OUT on stderr (what
+# Claude Code shows the model when an asyncRewake hook exits 2). Fails when
+# the write fails.
+oxh_emit() {
+  if [ "$1" != T ]; then
+    printf '%s' "$1" 2>/dev/null
+    return
+  fi
+  local text=
+  IFS= read -r -d '' text 2>/dev/null <"$OXH_TEXT_OUT"
+  rm -f "$OXH_TEXT_OUT" 2>/dev/null
+  [ -n "$text" ] && printf '%s' "$text" >&2
+}
+
 # oxh_deliver EVENT [payload]: lock, render, print, then empty (or rewrite)
 # each mailbox while still holding its lock, release. With "payload", the rest
 # of stdin (read before locking) is parsed in the same awk run (one process
-# fewer on the hot path).
+# fewer on the hot path). EVENT idlewatch renders text (OXH_TEXT_OUT, a file
+# path to use) and skips a notice about OXH_SKIP_HELD; OXH_HELD is then the
+# id of a message too large to show (or empty).
 # Returns 0 when something was printed.
 oxh_deliver() {
   local event=$1 out json plan item idx action f printed=1 i=0 tmp rest=
+  OXH_HELD=
   # Read the rest of the payload before taking any lock (builtin, bounded):
   # a client that never closed stdin must not keep a mailbox locked.
   if [ "${2:-}" = payload ]; then
@@ -133,6 +152,7 @@ oxh_deliver() {
       OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS exec "$OXH_AWKBIN" -f "$OXH_AWK" - "${OXH_FILES[@]}" 2>/dev/null <<<"$rest")
   else
     out=$(OXH_MODE=render OXH_SID=$OXH_SID OXH_EVENT=$event OXH_TMP=$tmp OXH_NOW_MS=$OXH_NOW_MS \
+      OXH_TEXT_OUT=${OXH_TEXT_OUT:-} OXH_SKIP_HELD=${OXH_SKIP_HELD:-} \
       exec "$OXH_AWKBIN" -f "$OXH_AWK" "${OXH_FILES[@]}" 2>/dev/null </dev/null)
   fi
   oxh_split_render "$out"
@@ -141,7 +161,7 @@ oxh_deliver() {
   if [ -n "$json" ]; then
     # Drain only when the write reached stdout (a closed stdout keeps the
     # mail); receipts only for what reached it.
-    if printf '%s' "$json" 2>/dev/null; then
+    if oxh_emit "$json"; then
       printed=0
       oxh_write_receipts
     else
@@ -149,6 +169,11 @@ oxh_deliver() {
     fi
   fi
   for item in $plan; do
+    case "$item" in held:*)
+      OXH_HELD=${item#held:}
+      continue
+      ;;
+    esac
     idx=$((${item%%:*} - 1))
     action=${item#*:}
     f=${OXH_FILES[$idx]}

@@ -82,6 +82,7 @@ const NO_OPTS: NewMessage<'static> = NewMessage {
     request_id: None,
     reply_to: None,
     source_message_id: None,
+    answers_message_id: None,
     to_session_id: None,
 };
 

@@ -321,7 +321,7 @@ fn uninstall_without_settings_still_removes_scripts() {
     fs::remove_file(settings(home)).unwrap();
     let report = uninstall_at(home, SystemTime::now()).unwrap();
     assert!(report.out[0].starts_with("No "), "{:?}", report.out);
-    assert!(report.out.iter().any(|l| l.contains("Removed 8 file(s)")));
+    assert!(report.out.iter().any(|l| l.contains("Removed 9 file(s)")));
     assert!(!home.join(".oxtail/hooks").exists());
     assert!(!settings(home).exists());
 }
@@ -355,7 +355,7 @@ fn freshness_follows_marker_and_installed_files() {
 
     // Marker hash drift.
     let mut v = read_json(&settings(home));
-    v["_oxtailHook"]["hashes"]["pretooluse"] = json!("0000000000000000");
+    v["_oxtailHook"]["hashes"]["pretooluse"] = json!("183df30748928208");
     fs::write(settings(home), serde_json::to_string(&v).unwrap()).unwrap();
     match assess(home) {
         Freshness::Stale { drifted, .. } => assert_eq!(drifted, vec!["pretooluse"]),
@@ -421,17 +421,18 @@ fn cli_exit_codes() {
 /// when users re-run install-hook, which the freshness hint asks them to do).
 #[test]
 fn shipped_hook_hashes_match_the_marker_version() {
-    let table: [(&str, &str); 8] = [
+    let table: [(&str, &str); 9] = [
         ("pretooluse", "5d7911e2852e2987"),
         ("stop", "a54fd75b4d6740ad"),
         ("userpromptsubmit", "8f3c4c7df806ed03"),
         ("sessionstart", "3a00f8096085e8c8"),
+        ("idlewatch", "183df30748928208"),
         ("common", "3fa394655feba5d0"),
-        ("deliver", "e0d578358610feab"),
-        ("awk", "bedf8481633e02e7"),
+        ("deliver", "21afe25133528f6b"),
+        ("awk", "e6249f73fc4185af"),
         ("lock", "11bd46d172f08d7e"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 13);
+    assert_eq!(HOOK_MARKER_VERSION, 14);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(
@@ -441,4 +442,68 @@ fn shipped_hook_hashes_match_the_marker_version() {
             h.file
         );
     }
+}
+
+/// Issue 13: the idle watcher is registered only for a Claude Code whose
+/// program carries the `asyncRewake` option (detected, never assumed), with
+/// `asyncRewake: true` and a timeout, next to stop.sh on Stop; the binary it
+/// runs is recorded beside the hooks; a client without the option gets none
+/// (and an earlier registration is taken out).
+#[test]
+fn install_hook_registers_the_idle_watcher_only_for_a_claude_that_supports_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let fake = home.join("claude-fake");
+    let run = |claude: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oxtail"))
+            .arg("install-hook")
+            .env_clear()
+            .env("HOME", home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("OXTAIL_CLAUDE_BIN", claude)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    fs::write(&fake, "x asyncRewake:M().optional() y").unwrap();
+    let text = run(&fake);
+    assert!(text.contains("Idle watcher registered"), "{text}");
+    let v = read_json(&settings(home));
+    let stop = v["hooks"]["Stop"].as_array().unwrap();
+    let watcher: Vec<&Value> = stop
+        .iter()
+        .flat_map(|g| g["hooks"].as_array().unwrap())
+        .filter(|h| h["command"] == "\"$HOME/.oxtail/hooks/idlewatch.sh\"")
+        .collect();
+    assert_eq!(watcher.len(), 1);
+    assert_eq!(watcher[0]["asyncRewake"], true);
+    assert_eq!(watcher[0]["timeout"], 3600);
+    assert!(commands(&v, "Stop").contains(&"\"$HOME/.oxtail/hooks/stop.sh\"".to_string()));
+    assert_eq!(v["_oxtailHook"]["idleWatch"], true);
+    assert!(
+        !commands(&v, "PreToolUse")
+            .iter()
+            .any(|c| c.contains("idlewatch"))
+    );
+    let bin = fs::read_to_string(home.join(".oxtail/hooks/oxtail-bin.path")).unwrap();
+    assert!(Path::new(bin.trim_end()).is_file(), "{bin}");
+    let mode = fs::metadata(home.join(".oxtail/hooks/idlewatch.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_ne!(mode & 0o100, 0);
+    assert!(run(&fake).contains("No changes"), "a rerun changes nothing");
+
+    fs::write(&fake, "#!/bin/sh\necho old claude\n").unwrap();
+    let text = run(&fake);
+    assert!(text.contains("Idle watcher not registered"), "{text}");
+    let v = read_json(&settings(home));
+    assert!(!commands(&v, "Stop").iter().any(|c| c.contains("idlewatch")));
+    assert_eq!(v["_oxtailHook"]["idleWatch"], false);
+    assert!(run(&home.join("missing")).contains("No changes"));
 }

@@ -13,20 +13,6 @@ use oxtail::store::message::{Message, NewMessage};
 
 use messaging_support::*;
 
-/// The question `ask_peer` left in `pid`'s mailbox.
-fn question_in(world: &World, pid: u32) -> Value {
-    let mut found = None;
-    wait_until("the question to land", || {
-        found = world
-            .mailbox(pid)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|m| m.get("request_id").is_some());
-        found.is_some()
-    });
-    found.unwrap()
-}
-
 /// Put a message from `from` into `to_pid`'s mailbox the way a peer's server
 /// would (ledger of `to_sid` first).
 fn deliver_from(
@@ -102,6 +88,7 @@ fn ask_and_reply_correlated_ignoring_chatter() {
             "message_id",
             "request_id",
             "wake_status",
+            "wake_path",
             "reply",
             "correlation",
             "timeout_ms",

@@ -8,7 +8,6 @@ mod messaging_support;
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
@@ -29,31 +28,6 @@ fn marker(world: &World, sid: &str, word: &str) {
     let l = world.layout();
     fs::create_dir_all(l.activity_dir()).unwrap();
     fs::write(l.activity_marker(sid), word).unwrap();
-}
-
-/// Run the shipped PreToolUse hook for `sid` in `world`.
-fn pretooluse(world: &World, sid: &str) -> String {
-    let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/pretooluse.sh");
-    let mut child = Command::new("bash")
-        .arg(&hook)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &world.home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let payload = format!(
-        "{{\"session_id\":\"{sid}\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{}},\"tool_use_id\":\"toolu_1\"}}"
-    );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

@@ -42,10 +42,11 @@ fn send_then_read_with_ids_provenance_and_unicode() {
             "message_id",
             "target_session_id",
             "target_server_pid",
+            "wake_path",
             "delivery_outlook",
             "hint"
         ],
-        "the 0.14 keys in order, then the outlook"
+        "the 0.14 keys in order, then the path and the outlook"
     );
     assert_eq!(sent["delivery_outlook"], "unknown_liveness");
     assert_eq!(sent["target_session_id"], SID_B);

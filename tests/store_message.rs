@@ -114,10 +114,41 @@ fn optional_fields_only_when_non_empty() {
             request_id: Some(""),
             reply_to: None,
             source_message_id: Some(""),
+            answers_message_id: Some(""),
             to_session_id: Some(""),
         },
     );
     assert!(l.ends_with("\"origin\":\"peer\"}\n"), "{l}");
+}
+
+/// Issue 13: a late reply carries `answers_message_id` as the LAST key, after
+/// the 0.14 ones (the fixed prefix and 0.14's key order are untouched), and a
+/// requeue keeps it.
+#[test]
+fn a_late_reply_marks_its_question_in_a_new_last_key() {
+    let l = line(
+        "c0ffee00c0ffee00",
+        1767225642,
+        "42",
+        Some(REPLIER),
+        &NewMessage {
+            reply_to: Some("9b1c2d3e4f5a6b7c"),
+            source_message_id: Some("3f2a9c0d11e4b7a8"),
+            answers_message_id: Some("3f2a9c0d11e4b7a8"),
+            ..Default::default()
+        },
+    );
+    assert!(
+        l.starts_with("{\"schema_version\":1,\"id\":\"c0ffee00c0ffee00\",\"body\":\"42\""),
+        "{l}"
+    );
+    assert!(
+        l.ends_with("\"source_message_id\":\"3f2a9c0d11e4b7a8\",\"answers_message_id\":\"3f2a9c0d11e4b7a8\"}\n"),
+        "{l}"
+    );
+    let parsed = Message::parse_line(l.trim_end()).unwrap();
+    assert_eq!(parsed.answers_message_id(), Some("3f2a9c0d11e4b7a8"));
+    assert_eq!(parsed.to_line().unwrap(), l, "requeue keeps it");
 }
 
 #[test]

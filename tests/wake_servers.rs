@@ -89,7 +89,8 @@ fn servers_wake_only_verified_panes() {
     l["tmux_pane"] = json!(pane);
     world.fake_entry(liar.pid(), l);
 
-    let mut a = world.server(&[]);
+    // A short confirm window keeps the second wake inside the debounce window.
+    let mut a = world.server(&[("OXTAIL_WAKE_CONFIRM_MS", "1")]);
     a.claim(SID_A);
     let send = |s: &mut Server, target: &str, extra: serde_json::Value| {
         let mut args = json!({"target": target, "body": "hello"});
@@ -100,7 +101,10 @@ fn servers_wake_only_verified_panes() {
     };
 
     let fired = send(&mut a, SID_C, json!({"wake": "auto"}));
-    assert_eq!(fired["wake_status"], "fired", "{fired}");
+    // Keystrokes typed, but no receipt (the pane runs `cat`): unconfirmed.
+    assert_eq!(fired["wake_status"], "fired_unconfirmed", "{fired}");
+    assert_eq!(fired["wake_path"], "tmux", "{fired}");
+    assert!(fired.get("delivery_outlook").is_none(), "{fired}");
     wait_until("the prompt in the pane", || screen() >= 2); // typed + echoed by cat
     assert_eq!(
         send(&mut a, SID_C, json!({"wake": "auto"}))["wake_status"],
@@ -142,7 +146,7 @@ fn servers_wake_only_verified_panes() {
 
     // Reply auto-wake to a fresh idle peer fires once per reply_to.
     let r = send(&mut b, SID_C, json!({"reply_to": "req-1"}));
-    assert_eq!(r["wake_status"], "fired", "{r}");
+    assert_eq!(r["wake_status"], "fired_unconfirmed", "{r}");
     assert_eq!(r["wake_reason"], "reply_to_default");
     wait_until("the reply wake", || screen() >= 4);
     let mut c = world.server(&[]);
@@ -168,7 +172,7 @@ fn servers_wake_only_verified_panes() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("  send_message: ") && text.contains("fired 1"),
+        text.contains("  send_message: ") && text.contains("fired_unconfirmed 1"),
         "{text}"
     );
 }

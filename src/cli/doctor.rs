@@ -31,6 +31,7 @@ use crate::cli::setup::join::{self, JoinFile};
 use crate::cli::setup::{
     self, ClientPaths, approvals, claude_json, codex_hooks, codex_toml, codex_trust, json_doc,
 };
+use crate::cli::{claude_bin, hook_settings};
 use crate::store::paths::{self, Layout};
 
 mod store_checks;
@@ -141,6 +142,7 @@ pub fn run_checks(layout: &Layout, clients: &ClientPaths, fix: bool) -> Vec<Chec
     if claude {
         out.push(claude_approvals(clients));
         out.push(claude_hook_check(clients));
+        out.push(idle_watch_check(clients));
     }
     if claude || codex_in_use(clients) {
         out.push(hook_scripts(layout));
@@ -310,6 +312,49 @@ fn claude_hook_check(clients: &ClientPaths) -> Check {
     }
 }
 
+/// The idle watcher (`asyncRewake` Stop hook): registered where the
+/// installed Claude Code supports it; elsewhere idle sessions are woken
+/// through tmux, which is information, not a fault.
+fn idle_watch_check(clients: &ClientPaths) -> Check {
+    let path = clients.claude_settings();
+    let shown = setup::display(&path);
+    let registered = read(&path)
+        .ok()
+        .flatten()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.as_object().cloned())
+        .is_some_and(|root| hook_settings::has_idle_watch(&root, &paths::home_dir()));
+    let capable = claude_bin::idle_watch_capable();
+    let name = "idle_watch";
+    match (registered, capable) {
+        (true, Some(_)) => check(
+            name,
+            Status::Ok,
+            format!("{shown} registers the idle watcher (Stop, asyncRewake): an idle session wakes on its mail without tmux"),
+        ),
+        (true, None) => check(
+            name,
+            Status::Warn,
+            format!("{shown} registers the idle watcher, but no Claude Code with asyncRewake support was found (claude on PATH)"),
+        )
+        .with_fix("run `oxtail install-hook` from a shell where `claude` is the Claude Code you use"),
+        (false, Some(c)) => check(
+            name,
+            Status::Warn,
+            format!(
+                "{} supports asyncRewake but the idle watcher is not registered: idle sessions wake only through tmux",
+                setup::display(&c)
+            ),
+        )
+        .with_fix("run `oxtail install-hook` (or `oxtail setup`)"),
+        (false, None) => check(
+            name,
+            Status::Info,
+            "no Claude Code with asyncRewake support found: idle sessions are woken through tmux",
+        ),
+    }
+}
+
 /// The files in `~/.oxtail/hooks` are the ones this binary ships, and the
 /// hooks are executable.
 fn hook_scripts(layout: &Layout) -> Check {
@@ -321,7 +366,7 @@ fn hook_scripts(layout: &Layout) -> Check {
             Err(_) => missing.push(h.file),
             Ok(bytes) => {
                 let exec = fs::metadata(&p).is_ok_and(|m| m.permissions().mode() & 0o100 != 0);
-                if bytes != h.text.as_bytes() || (h.event.is_some() && !exec) {
+                if bytes != h.text.as_bytes() || (h.runs && !exec) {
                     stale.push(h.file);
                 }
             }

@@ -24,9 +24,21 @@ use crate::store::paths::Layout;
 /// 10,000-byte output cap; 10 = delivery receipts; 11 = lock reclaim of dead
 /// holders and clearers, sidecars never through a symlink; 12 = SessionStart
 /// and the client records that let a server follow /clear and /resume, mail
-/// labelled with the id it was sent to; 13 = mawk preferred when installed,
-/// `OXTAIL_HOOK_AWK`).
-pub const HOOK_MARKER_VERSION: u64 = 13;
+/// labelled with the id it was sent to; 13 = the idle watcher and the
+/// renderer's text mode; 14 = mawk preferred when installed, `OXTAIL_HOOK_AWK`).
+pub const HOOK_MARKER_VERSION: u64 = 14;
+
+/// The idle watcher: a second Stop command, registered only for a Claude Code
+/// that supports `asyncRewake` (never for Codex).
+pub const IDLE_WATCH_FILE: &str = "idlewatch.sh";
+/// The event the idle watcher is registered on.
+pub const IDLE_WATCH_EVENT: &str = "Stop";
+/// Claude Code's hook `timeout` for the watcher, in seconds; the watcher
+/// gives up before it (3300 s, `OXTAIL_IDLE_WATCH_MAX_S`, at most 3500 s).
+pub const IDLE_WATCH_TIMEOUT_S: u64 = 3600;
+/// The file beside the hooks naming the oxtail binary the watcher runs
+/// (`oxtail wait-mail`); written by install-hook, not hashed.
+pub const OXTAIL_BIN_FILE: &str = "oxtail-bin.path";
 
 /// Root key of `~/.claude/settings.json` that records our installation.
 pub const MARKER_KEY: &str = "_oxtailHook";
@@ -38,8 +50,11 @@ pub struct HookFile {
     pub id: &'static str,
     /// File name under `~/.oxtail/hooks/`.
     pub file: &'static str,
-    /// The Claude Code event it is registered on (`None` = a sourced library).
+    /// The Claude Code event it is registered on as a plain command (`None` =
+    /// a sourced library or the idle watcher, registered on its own terms).
     pub event: Option<&'static str>,
+    /// Run directly by the client (so it must be executable).
+    pub runs: bool,
     /// Also registered in Codex's `hooks.json` (SessionStart is not: Codex
     /// starts one MCP server per thread, so a client record would mislead).
     pub codex: bool,
@@ -54,19 +69,23 @@ macro_rules! hook_file {
         hook_file!($id, $file, $event, true)
     };
     ($id:literal, $file:literal, $event:expr, $codex:expr) => {
+        hook_file!($id, $file, $event, $codex, Option::<&str>::is_some(&$event))
+    };
+    ($id:literal, $file:literal, $event:expr, $codex:expr, $runs:expr) => {
         HookFile {
             id: $id,
             file: $file,
             event: $event,
             codex: $codex,
+            runs: $runs,
             text: include_str!(concat!("../../assets/", $file)),
         }
     };
 }
 
-/// Every installed file: the hooks first (in registration order), then the
-/// libraries they source.
-pub const HOOK_FILES: [HookFile; 8] = [
+/// Every installed file: the hooks first (in registration order), the idle
+/// watcher, then the libraries they source.
+pub const HOOK_FILES: [HookFile; 9] = [
     hook_file!("pretooluse", "pretooluse.sh", Some("PreToolUse")),
     hook_file!("stop", "stop.sh", Some("Stop")),
     hook_file!(
@@ -80,13 +99,15 @@ pub const HOOK_FILES: [HookFile; 8] = [
         Some("SessionStart"),
         false
     ),
+    hook_file!("idlewatch", "idlewatch.sh", None, false, true),
     hook_file!("common", "oxtail-hook-common.sh", None),
     hook_file!("deliver", "oxtail-hook-deliver.sh", None),
     hook_file!("awk", "oxtail-hook.awk", None),
     hook_file!("lock", "oxtail-lock.sh", None),
 ];
 
-/// The hooks registered in Claude Code's settings (files with an event).
+/// The hooks registered in settings as plain commands (files with an event;
+/// Codex gets those marked `codex`).
 pub fn managed_hooks() -> impl Iterator<Item = (&'static HookFile, &'static str)> {
     HOOK_FILES
         .iter()
@@ -150,6 +171,16 @@ pub fn is_oxtail_command(cmd: &str, file: &str, home: &Path) -> bool {
 /// `~/.claude/settings.json` under `home`.
 pub fn settings_path(home: &Path) -> PathBuf {
     home.join(".claude").join("settings.json")
+}
+
+/// The watcher's command object as registered in `settings.json`.
+pub fn idle_watch_command() -> Value {
+    serde_json::json!({
+        "type": "command",
+        "command": command_for(IDLE_WATCH_FILE),
+        "asyncRewake": true,
+        "timeout": IDLE_WATCH_TIMEOUT_S,
+    })
 }
 
 /// Result of comparing the installation with the shipped files.

@@ -1,6 +1,8 @@
 //! Pure edits of the parsed `~/.claude/settings.json` object for
 //! `install-hook` / `uninstall-hook`: register or remove oxtail's three hook
-//! commands and the `_oxtailHook` marker.
+//! commands, the idle watcher (a second `Stop` command with
+//! `"asyncRewake": true` and a `timeout`, only when asked: the installer
+//! detects support) and the `_oxtailHook` marker (which records `idleWatch`).
 //!
 //! Invariants defended:
 //! - only oxtail's own command objects are touched: a user's `matcher`,
@@ -17,8 +19,21 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use super::hook_assets::{
-    HOOK_MARKER_VERSION, MARKER_KEY, command_for, is_oxtail_command, managed_hooks, shipped_hashes,
+    HOOK_MARKER_VERSION, IDLE_WATCH_EVENT, IDLE_WATCH_FILE, MARKER_KEY, command_for,
+    idle_watch_command, is_oxtail_command, managed_hooks, shipped_hashes,
 };
+
+/// Every (event, file) oxtail may register: the plain hooks and the watcher.
+fn all_registrations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    managed_hooks()
+        .map(|(h, event)| (event, h.file))
+        .chain(std::iter::once((IDLE_WATCH_EVENT, IDLE_WATCH_FILE)))
+}
+
+/// Whether `cmd` is any oxtail command registered on `event`.
+fn is_ours_on(event: &str, cmd: &str, home: &Path) -> bool {
+    all_registrations().any(|(e, file)| e == event && is_oxtail_command(cmd, file, home))
+}
 
 /// Check that the settings can be edited: `hooks`, when present, is an object
 /// and each managed event in it, when present, is an array.
@@ -87,9 +102,15 @@ fn remove_at(groups: &mut Vec<Value>, mut at: Vec<(usize, usize)>) -> usize {
     removed
 }
 
-/// Register the three hooks and set the marker (`installed_at` = ISO-8601).
-/// Call [`check_shape`] first.
-pub fn apply_install(root: &mut Map<String, Value>, home: &Path, installed_at: &str) {
+/// Register the three hooks, and the idle watcher when `idle_watch` (else take
+/// ours out), and set the marker (`installed_at` = ISO-8601). Call
+/// [`check_shape`] first.
+pub fn apply_install(
+    root: &mut Map<String, Value>,
+    home: &Path,
+    installed_at: &str,
+    idle_watch: bool,
+) {
     let hooks = root
         .entry("hooks")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -114,13 +135,57 @@ pub fn apply_install(root: &mut Map<String, Value>, home: &Path, installed_at: &
             }
             remove_at(groups, at);
         }
+        if let Some(Value::Array(groups)) = hooks.get_mut(IDLE_WATCH_EVENT) {
+            place_idle_watch(groups, home, idle_watch);
+        }
     }
     let marker = json!({
         "version": HOOK_MARKER_VERSION,
         "installedAt": installed_at,
         "hashes": Value::Object(shipped_hashes()),
+        "idleWatch": idle_watch,
     });
     root.insert(MARKER_KEY.into(), marker);
+}
+
+/// The watcher on its event: ours replaced in place (a user's extra keys
+/// kept, ours set) or appended in a group of its own; or every copy removed.
+fn place_idle_watch(groups: &mut Vec<Value>, home: &Path, wanted: bool) {
+    let mut at = positions(groups, IDLE_WATCH_FILE, home);
+    if !wanted {
+        remove_at(groups, at);
+        return;
+    }
+    let Value::Object(want) = idle_watch_command() else {
+        return;
+    };
+    if at.is_empty() {
+        groups.push(json!({"hooks": [Value::Object(want)]}));
+        return;
+    }
+    let (g0, h0) = at.remove(0);
+    if let Some(Value::Object(cmd)) = groups[g0].get_mut("hooks").and_then(|c| c.get_mut(h0)) {
+        for (k, v) in want {
+            cmd.insert(k, v);
+        }
+    }
+    remove_at(groups, at);
+}
+
+/// The marker's `idleWatch`: whether the watcher was registered.
+pub fn marker_idle_watch(root: &Map<String, Value>) -> bool {
+    root.get(MARKER_KEY)
+        .and_then(|m| m.get("idleWatch"))
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+/// Whether the idle watcher is registered on its event.
+pub fn has_idle_watch(root: &Map<String, Value>, home: &Path) -> bool {
+    root.get("hooks")
+        .and_then(|h| h.get(IDLE_WATCH_EVENT))
+        .and_then(Value::as_array)
+        .is_some_and(|g| !positions(g, IDLE_WATCH_FILE, home).is_empty())
 }
 
 /// Remove every oxtail command (and groups emptied by that) and the marker.
@@ -129,9 +194,9 @@ pub fn apply_install(root: &mut Map<String, Value>, home: &Path, installed_at: &
 pub fn apply_uninstall(root: &mut Map<String, Value>, home: &Path) -> bool {
     let mut changed = false;
     if let Some(Value::Object(hooks)) = root.get_mut("hooks") {
-        for (hook, event) in managed_hooks() {
+        for (event, file) in all_registrations() {
             if let Some(Value::Array(groups)) = hooks.get_mut(event) {
-                let at = positions(groups, hook.file, home);
+                let at = positions(groups, file, home);
                 changed |= remove_at(groups, at) > 0;
             }
         }
@@ -148,11 +213,11 @@ pub fn has_oxtail_entries(root: &Map<String, Value>, home: &Path) -> bool {
     let Some(Value::Object(hooks)) = root.get("hooks") else {
         return false;
     };
-    managed_hooks().any(|(hook, event)| {
+    all_registrations().any(|(event, file)| {
         hooks
             .get(event)
             .and_then(Value::as_array)
-            .is_some_and(|g| !positions(g, hook.file, home).is_empty())
+            .is_some_and(|g| !positions(g, file, home).is_empty())
     })
 }
 
@@ -163,7 +228,7 @@ pub fn foreign_groups(root: &Map<String, Value>, home: &Path) -> usize {
         return 0;
     };
     let mut n = 0;
-    for (hook, event) in managed_hooks() {
+    for (_, event) in managed_hooks() {
         let Some(groups) = hooks.get(event).and_then(Value::as_array) else {
             continue;
         };
@@ -174,7 +239,7 @@ pub fn foreign_groups(root: &Map<String, Value>, home: &Path) -> usize {
             let foreign = cmds.iter().any(|h| {
                 !h.get("command")
                     .and_then(Value::as_str)
-                    .is_some_and(|c| is_oxtail_command(c, hook.file, home))
+                    .is_some_and(|c| is_ours_on(event, c, home))
             });
             if foreign {
                 n += 1;
@@ -222,7 +287,7 @@ mod tests {
                 {"hooks": [{"type": "command", "command": "\"$HOME/.oxtail/hooks/pretooluse.sh\""}]}
             ]}
         }));
-        apply_install(&mut root, home, "T");
+        apply_install(&mut root, home, "T", false);
         let pre = root["hooks"]["PreToolUse"].as_array().unwrap();
         assert_eq!(pre.len(), 1, "duplicate group removed");
         assert_eq!(pre[0]["matcher"], "Bash");
@@ -239,6 +304,38 @@ mod tests {
         assert_eq!(pre[0]["hooks"].as_array().unwrap().len(), 1);
         assert!(root.get(MARKER_KEY).is_none());
         assert!(!apply_uninstall(&mut root, home));
+    }
+
+    #[test]
+    fn the_idle_watcher_is_a_second_stop_command_added_and_removed_on_request() {
+        let home = Path::new("/h");
+        let mut root = obj(json!({"hooks": {"Stop": [
+            {"hooks": [{"type": "command", "command": "~/.oxtail/hooks/idlewatch.sh", "statusMessage": "x"}]}
+        ]}}));
+        apply_install(&mut root, home, "T", true);
+        let stop = root["hooks"]["Stop"].as_array().unwrap().clone();
+        assert_eq!(stop.len(), 2, "watcher replaced in place, stop.sh appended");
+        let w = &stop[0]["hooks"][0];
+        assert_eq!(w["command"], "\"$HOME/.oxtail/hooks/idlewatch.sh\"");
+        assert_eq!(w["asyncRewake"], true);
+        assert_eq!(w["timeout"], 3600);
+        assert_eq!(w["statusMessage"], "x", "a user's key is kept");
+        assert_eq!(
+            stop[1]["hooks"][0]["command"],
+            "\"$HOME/.oxtail/hooks/stop.sh\""
+        );
+        assert!(marker_idle_watch(&root) && has_idle_watch(&root, home));
+        assert_eq!(
+            foreign_groups(&root, home),
+            0,
+            "ours on Stop are not foreign"
+        );
+        apply_install(&mut root, home, "T", false);
+        assert!(!marker_idle_watch(&root) && !has_idle_watch(&root, home));
+        assert_eq!(root["hooks"]["Stop"].as_array().unwrap().len(), 1);
+        apply_install(&mut root, home, "T", true);
+        assert!(apply_uninstall(&mut root, home));
+        assert!(!has_oxtail_entries(&root, home));
     }
 
     #[test]

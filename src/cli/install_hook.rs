@@ -10,18 +10,23 @@
 //!   backup and goes through symlinks keeping the target's mode
 //!   (`setup::config_file`);
 //! - idempotent: when the settings and the installed files already match what
-//!   this binary ships, nothing at all is written.
+//!   this binary ships, nothing at all is written;
+//! - the idle watcher (`asyncRewake`) is registered only when the installed
+//!   Claude Code supports it ([`HookOptions::detect`]); otherwise ours is
+//!   taken out, so a downgraded client never gets an option it ignores.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use super::hook_assets::{HOOK_FILES, HOOK_MARKER_VERSION, HookFile, event_list, settings_path};
+use super::hook_assets::{
+    HOOK_FILES, HOOK_MARKER_VERSION, HookFile, OXTAIL_BIN_FILE, event_list, settings_path,
+};
 use super::hook_settings as edit;
 use super::setup::config_file::{ConfigFile, backup_stamp};
 use crate::store::paths::{Layout, ensure_private_dir, home_dir};
@@ -42,8 +47,40 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// What an install registers beyond the three hooks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookOptions {
+    /// Register the idle watcher (`asyncRewake` Stop hook).
+    pub idle_watch: bool,
+    /// The Claude Code whose support was detected (for messages).
+    pub claude: Option<PathBuf>,
+    /// The oxtail binary the watcher runs, recorded beside the hooks.
+    pub oxtail_bin: Option<PathBuf>,
+}
+
+impl HookOptions {
+    /// Detect what the installed Claude Code supports (`OXTAIL_CLAUDE_BIN` or
+    /// `claude` on PATH) and name this binary for the watcher.
+    pub fn detect() -> HookOptions {
+        let claude = super::claude_bin::idle_watch_capable();
+        HookOptions {
+            idle_watch: claude.is_some(),
+            claude,
+            oxtail_bin: super::setup::binary_path().ok().map(PathBuf::from),
+        }
+    }
+}
+
 pub fn install(_args: InstallArgs) -> ExitCode {
-    finish("install-hook", install_at(&home_dir(), SystemTime::now()))
+    finish(
+        "install-hook",
+        install_at_with(
+            &home_dir(),
+            SystemTime::now(),
+            &HookOptions::detect(),
+            &mut |_| false,
+        ),
+    )
 }
 
 pub fn uninstall(_args: UninstallArgs) -> ExitCode {
@@ -95,16 +132,18 @@ fn parse(text: Option<&str>) -> Result<Map<String, Value>, String> {
 /// approvals); returns whether it changed anything.
 pub type SettingsEdit<'a> = &'a mut dyn FnMut(&mut Map<String, Value>) -> bool;
 
-/// Install into `home` (tests pass a temp dir; the CLI passes `$HOME`).
+/// Install into `home` (tests pass a temp dir; the CLI passes `$HOME`),
+/// without the idle watcher.
 pub fn install_at(home: &Path, now: SystemTime) -> Result<Report, String> {
-    install_at_with(home, now, &mut |_| false)
+    install_at_with(home, now, &HookOptions::default(), &mut |_| false)
 }
 
-/// [`install_at`], with `also` applied to the same settings document: one
-/// backup, one write.
+/// [`install_at`] with `opts`, and `also` applied to the same settings
+/// document: one backup, one write.
 pub fn install_at_with(
     home: &Path,
     now: SystemTime,
+    opts: &HookOptions,
     also: SettingsEdit<'_>,
 ) -> Result<Report, String> {
     let settings = ConfigFile::load(&settings_path(home))?;
@@ -115,19 +154,20 @@ pub fn install_at_with(
     let shown_dir = display_under(&layout.hooks_dir(), home);
     let mut report = Report::default();
 
-    let files_current = HOOK_FILES.iter().all(|h| file_matches(&layout, h));
+    let files_current = HOOK_FILES.iter().all(|h| file_matches(&layout, h))
+        && bin_file_matches(&layout, opts.oxtail_bin.as_deref());
     // The hooks are current when re-applying them with the marker's own
     // `installedAt` changes nothing.
     let hooks_current = settings.text.is_some()
         && edit::marker_installed_at(&before).is_some_and(|at| {
             let mut same = before.clone();
-            edit::apply_install(&mut same, home, &at);
+            edit::apply_install(&mut same, home, &at, opts.idle_watch);
             same == before
         });
     let mut after = before.clone();
     if !hooks_current {
         let stamp = humantime::format_rfc3339_millis(now).to_string();
-        edit::apply_install(&mut after, home, &stamp);
+        edit::apply_install(&mut after, home, &stamp, opts.idle_watch);
         let foreign = edit::foreign_groups(&after, home);
         if foreign > 0 {
             report.notes.push(format!(
@@ -139,7 +179,7 @@ pub fn install_at_with(
     }
     let also_changed = also(&mut after);
     if !hooks_current || !files_current {
-        write_files(&layout).map_err(|e| scripts_error(&layout, e))?;
+        write_files(&layout, opts.oxtail_bin.as_deref()).map_err(|e| scripts_error(&layout, e))?;
     }
     if !hooks_current || also_changed {
         let backup = settings.write(&edit::render(&after), &backup_stamp(now))?;
@@ -155,6 +195,7 @@ pub fn install_at_with(
             "Installed oxtail hooks v{HOOK_MARKER_VERSION} ({}) in {shown_settings}; scripts in {shown_dir}.",
             event_list()
         ));
+        report.out.push(idle_watch_line(opts, home));
         report
             .out
             .push("To remove them: oxtail uninstall-hook".into());
@@ -172,6 +213,21 @@ pub fn install_at_with(
         ));
     }
     Ok(report)
+}
+
+/// What the run did about the idle watcher, for the report.
+fn idle_watch_line(opts: &HookOptions, home: &Path) -> String {
+    match (&opts.claude, opts.idle_watch) {
+        (Some(c), true) => format!(
+            "Idle watcher registered (Stop, asyncRewake: {} supports it): an idle session wakes on its mail without tmux.",
+            display_under(c, home)
+        ),
+        (_, true) => "Idle watcher registered (Stop, asyncRewake).".into(),
+        (_, false) => "Idle watcher not registered: no installed Claude Code with asyncRewake \
+             support was found (claude on PATH or OXTAIL_CLAUDE_BIN); idle sessions are woken \
+             through tmux."
+            .into(),
+    }
 }
 
 /// Uninstall from `home`.
@@ -211,8 +267,9 @@ pub fn uninstall_at_with(
         }
     }
     let mut removed = 0;
-    for h in &HOOK_FILES {
-        let p = layout.hook(h.file);
+    let files = HOOK_FILES.iter().map(|h| h.file).chain([OXTAIL_BIN_FILE]);
+    for file in files {
+        let p = layout.hook(file);
         match fs::remove_file(&p) {
             Ok(()) => removed += 1,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -253,36 +310,52 @@ fn scripts_error(layout: &Layout, e: io::Error) -> String {
     )
 }
 
+/// The recorded binary path is `bin` (or no record is wanted).
+fn bin_file_matches(layout: &Layout, bin: Option<&Path>) -> bool {
+    bin.is_none_or(|b| {
+        fs::read(layout.hook(OXTAIL_BIN_FILE))
+            .is_ok_and(|t| t == format!("{}\n", b.display()).as_bytes())
+    })
+}
+
 fn file_matches(layout: &Layout, h: &HookFile) -> bool {
     fs::read(layout.hook(h.file)).is_ok_and(|b| b == h.text.as_bytes())
         && fs::metadata(layout.hook(h.file)).is_ok_and(|m| m.permissions().mode() & 0o100 != 0)
 }
 
-/// Write every embedded file atomically (temp in the same dir, then rename).
-fn write_files(layout: &Layout) -> io::Result<()> {
+/// Write every embedded file atomically (temp in the same dir, then rename),
+/// and the path of the oxtail binary for the watcher ([`OXTAIL_BIN_FILE`]).
+fn write_files(layout: &Layout, bin: Option<&Path>) -> io::Result<()> {
     ensure_private_dir(&layout.hooks_dir())?;
     for h in &HOOK_FILES {
-        let target = layout.hook(h.file);
-        let tmp = layout.hook(&format!(
-            ".{}.tmp-{}",
-            h.file,
-            crate::store::lock::new_token()
-        ));
-        let result = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(SCRIPT_MODE)
-                .open(&tmp)?;
-            io::Write::write_all(&mut f, h.text.as_bytes())?;
-            f.set_permissions(fs::Permissions::from_mode(SCRIPT_MODE))?;
-            f.sync_all()?;
-            fs::rename(&tmp, &target)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result?;
+        write_one(layout, h.file, h.text.as_bytes())?;
+    }
+    if let Some(b) = bin {
+        write_one(
+            layout,
+            OXTAIL_BIN_FILE,
+            format!("{}\n", b.display()).as_bytes(),
+        )?;
     }
     Ok(())
+}
+
+fn write_one(layout: &Layout, file: &str, text: &[u8]) -> io::Result<()> {
+    let target = layout.hook(file);
+    let tmp = layout.hook(&format!(".{file}.tmp-{}", crate::store::lock::new_token()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(SCRIPT_MODE)
+            .open(&tmp)?;
+        io::Write::write_all(&mut f, text)?;
+        f.set_permissions(fs::Permissions::from_mode(SCRIPT_MODE))?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod claude_bin;
 pub mod demo;
 pub mod diagnose;
 pub mod doctor;
@@ -13,6 +14,7 @@ pub mod hook_settings;
 pub mod install_hook;
 pub mod setup;
 pub mod status;
+pub mod wait_mail;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,6 +44,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check the installation (MCP entries, hooks, tmux, ~/.oxtail) and say how to fix it.
     Doctor(doctor::DoctorArgs),
+    /// Wait for mail addressed to a session (run by the idle watcher hook).
+    #[command(hide = true)]
+    WaitMail(wait_mail::WaitMailArgs),
     /// Show the project's agents: liveness, unread mail, waits, stuck mail (--watch: live).
     Status(status::StatusArgs),
 }
@@ -58,6 +63,7 @@ pub fn main() -> ExitCode {
         Some(Command::Uninstall(args)) => setup::uninstall(args),
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::WaitMail(args)) => wait_mail::run(args),
         Some(Command::Status(args)) => status::run(args),
     }
 }

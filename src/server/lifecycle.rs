@@ -22,7 +22,7 @@ use crate::identity::{self, EnvVars, SOURCE_TOOLS_CALL_META, sticky};
 use crate::store::mailbox;
 use crate::store::paths::{Layout, ensure_private_dir};
 use crate::store::registry::{ClientType, Entry};
-use crate::store::{outbox, receipts};
+use crate::store::{outbox, pending_ask, receipts};
 use crate::trace;
 use crate::transcripts::{codex, transcript_path_for};
 use crate::wake::tmux::Tmux;
@@ -164,12 +164,13 @@ pub fn refine(ctx: &ServerCtx, trigger: &str) -> Option<Diagnosis> {
 
 /// Periodic store upkeep of a running server: the receipt and outbox
 /// retention (and the receipts directory the hooks write into exists), and
-/// the client records of processes that are gone.
+/// expired pending asks and the client records of processes that are gone.
 pub fn housekeeping(layout: &Layout) {
     let _ = ensure_private_dir(&layout.receipts_dir());
     let now = crate::clock::now_ms();
     receipts::gc(layout, now, receipts::RETENTION);
     outbox::gc(layout, now, receipts::RETENTION);
+    pending_ask::gc(layout, pending_ask::ttl_ms());
     crate::store::clients::gc(layout, now as f64);
 }
 

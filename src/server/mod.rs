@@ -13,6 +13,7 @@ pub mod after_reply;
 pub mod ctx;
 pub mod follow;
 pub mod handler;
+pub mod late_replies;
 pub mod lifecycle;
 pub mod stdin_guard;
 pub mod stdout_guard;
@@ -129,6 +130,26 @@ async fn run() -> i32 {
             tokio::select! {
                 _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
                 _ = late.shutdown_requested() => {}
+            }
+        }
+    });
+    let asker = Arc::clone(&ctx);
+    tokio::spawn(async move {
+        let mut seen = late_replies::Seen::default();
+        while !asker.is_shutting_down() {
+            tokio::select! {
+                _ = tokio::time::sleep(late_replies::EVERY) => {}
+                _ = asker.shutdown_requested() => break,
+            }
+            let a = Arc::clone(&asker);
+            let done = tokio::task::spawn_blocking(move || {
+                late_replies::tick(&a, crate::wake::global(), &mut seen);
+                seen
+            })
+            .await;
+            match done {
+                Ok(s) => seen = s,
+                Err(_) => seen = late_replies::Seen::default(),
             }
         }
     });

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::store::paths::Layout;
-use crate::store::receipts;
+use crate::store::{pending_ask, receipts};
 
 /// A delivery receipt: message `message_id` reached its recipient's model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,13 +121,44 @@ impl ReceiptSource for StoreReceipts {
     }
 }
 
+/// Open asks from `store::pending_ask` (`pending-ask/p-<hash>`): ours are
+/// written while the ask waits (`waiting`) and after its timeout (`pending`);
+/// the original's later versions write them only at the timeout (no
+/// `state`, read as `pending`). Expired records are left out.
+pub struct StoreAsks {
+    layout: Layout,
+}
+
+impl AskSource for StoreAsks {
+    fn recorded(&self) -> bool {
+        true
+    }
+
+    fn open_asks(&self) -> Vec<OpenAsk> {
+        let ttl = pending_ask::ttl_ms();
+        pending_ask::list(&self.layout)
+            .into_iter()
+            .filter(|a| a.is_live(ttl))
+            .map(|a| OpenAsk {
+                requester_session_id: a.session_id,
+                request_id: a.request_id,
+                target_session_id: a.target,
+                message_id: a.message_id,
+                at_ms: a.at_ms,
+                state: Some(a.state.as_str().to_string()),
+            })
+            .collect()
+    }
+
+    fn watch_dir(&self) -> Option<PathBuf> {
+        Some(self.layout.pending_ask_dir())
+    }
+}
+
 /// The production sources for a store layout.
-///
-/// WIRING POINT: when `store::pending_ask` exists, implement [`AskSource`]
-/// for it here (mapping its records to [`OpenAsk`]) and return it from
-/// [`StoreSources::sources`]. Nothing else in `status` changes.
 pub struct StoreSources {
     receipts: StoreReceipts,
+    asks: StoreAsks,
 }
 
 impl StoreSources {
@@ -136,13 +167,16 @@ impl StoreSources {
             receipts: StoreReceipts {
                 layout: layout.clone(),
             },
+            asks: StoreAsks {
+                layout: layout.clone(),
+            },
         }
     }
 
     pub fn sources(&self) -> Sources<'_> {
         Sources {
             receipts: &self.receipts,
-            asks: &NotRecorded,
+            asks: &self.asks,
         }
     }
 }

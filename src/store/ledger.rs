@@ -213,6 +213,26 @@ pub fn lookup(
     Ok(None)
 }
 
+/// The id of a reply to `receiver_session_id`'s ask `request_id` in its
+/// ledger (a record whose `reply_to` is it), read without the lock (a torn
+/// last line is skipped; nothing is changed). Used by the asker's own check
+/// for late replies a replier did not announce.
+pub fn find_reply_to(
+    layout: &Layout,
+    receiver_session_id: &str,
+    request_id: &str,
+) -> Option<String> {
+    if receiver_session_id.is_empty() || request_id.is_empty() {
+        return None;
+    }
+    let content = file::read_all(&layout.ledger(receiver_session_id)).ok()??;
+    file::lines(&content).find_map(|raw| {
+        memchr::memmem::find(raw, request_id.as_bytes())?;
+        let m = Message::parse_line(&file::decode(raw))?;
+        (m.reply_to() == Some(request_id)).then(|| m.id().unwrap_or_default().to_string())
+    })
+}
+
 /// The newest `n` records of `receiver_session_id`'s ledger, oldest first,
 /// read without the ledger lock (read-only views: `oxtail status`). A record
 /// that does not parse is skipped; an absent ledger or an empty session id

@@ -30,6 +30,8 @@ pub struct NewMessage<'a> {
     /// every 0.14 key; a receiver that has since moved to another id labels
     /// the message as addressed to its previous id.
     pub to_session_id: Option<&'a str>,
+    /// The question a late reply answers (new, last key: see [`Message::build`]).
+    pub answers_message_id: Option<&'a str>,
 }
 
 /// One mailbox / ledger record: a JSON object with every key it was read with.
@@ -84,6 +86,7 @@ impl Message {
             ("reply_to", opts.reply_to),
             ("source_message_id", opts.source_message_id),
             ("to_session_id", opts.to_session_id),
+            ("answers_message_id", opts.answers_message_id),
         ] {
             if let Some(v) = non_empty(val) {
                 m.insert(key.into(), Value::from(v));
@@ -144,6 +147,13 @@ impl Message {
     /// `to_session_id` when it is a string (ours; absent in 0.14 lines).
     pub fn to_session_id(&self) -> Option<&str> {
         self.str_field("to_session_id")
+    }
+
+    /// `answers_message_id`: set on a late reply to a pending `ask_peer`, the
+    /// question's message id (beyond the original; a new key after the
+    /// 0.14 ones, which 0.14 readers skip and a 0.14 requeue drops).
+    pub fn answers_message_id(&self) -> Option<&str> {
+        self.str_field("answers_message_id")
     }
 
     /// `enqueued_at` when it is a number.
@@ -214,6 +224,7 @@ impl Message {
             "reply_to",
             "source_message_id",
             "to_session_id",
+            "answers_message_id",
         ] {
             if let Some(v) = f.get(key).filter(|v| js_truthy(v)) {
                 put(&mut out, key, v);

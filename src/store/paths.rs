@@ -136,6 +136,29 @@ impl Layout {
         is_message_id(message_id).then(|| self.outbox_dir().join(message_id))
     }
 
+    pub fn idle_watch_dir(&self) -> PathBuf {
+        self.root.join("idlewatch")
+    }
+
+    /// `idlewatch/<activity key>`: the record of the idle watcher waiting for
+    /// `session_id`'s mail (written by `assets/idlewatch.sh`).
+    pub fn idle_watch(&self, session_id: &str) -> PathBuf {
+        self.idle_watch_dir().join(activity_key(session_id))
+    }
+
+    pub fn pending_ask_dir(&self) -> PathBuf {
+        self.root.join("pending-ask")
+    }
+
+    /// `pending-ask/p-<32hex>`: the durable record of an `ask_peer` by
+    /// `session_id` with `request_id` (the original's later layout: the first
+    /// 32 hex of sha256 of the JSON array `[session_id, request_id]`).
+    pub fn pending_ask(&self, session_id: &str, request_id: &str) -> PathBuf {
+        let pair = serde_json::to_string(&[session_id, request_id]).unwrap_or_default();
+        self.pending_ask_dir()
+            .join(format!("p-{}", hash32(pair.as_bytes())))
+    }
+
     pub fn clients_dir(&self) -> PathBuf {
         self.root.join("clients")
     }

@@ -1,21 +1,32 @@
 //! Waking idle peers: typing a short prompt into a peer's tmux pane so its agent
 //! starts a turn and drains its mailbox.
 //!
-//! Three paths (§10.3): *lenient* (`wake:"auto"` and every `ask_peer`: skip a
-//! fresh `busy` peer, else keystrokes), *strict reply auto-wake* (`reply_to` set,
-//! `wake` unset: the [`gate`] decides) and *none*. Every keystroke wake goes
-//! through [`Waker::keystroke`].
+//! Three paths (§10.3): *lenient* (`wake:"auto"`, every `ask_peer` and a late
+//! reply to a pending ask: skip a fresh `busy` peer, else keystrokes), *strict
+//! reply auto-wake* (`reply_to` set, `wake` unset: the [`gate`] decides) and
+//! *none*. Every keystroke wake goes through [`Waker::keystroke`].
+//!
+//! Beyond the original: a receiver whose idle watcher is armed ([`watcher`],
+//! Claude Code `asyncRewake`) is woken by its mail itself, so no keystrokes
+//! are typed into its pane ([`WakeStatus::WatcherArmed`]); and a wake is
+//! reported `fired` only once the message's delivery receipt exists
+//! ([`Waker::confirm`], within [`WakeSettings::confirm_ms`]), otherwise
+//! `fired_unconfirmed`. Each result names the path that delivers
+//! ([`WakePath`]).
 //!
 //! Invariants defended: keystrokes only go to the pane the process tree confirms
 //! for the peer's pid ([`pane`]); a wake never affects delivery (the message is
 //! already enqueued) and never fails a tool call — every outcome is a
-//! [`WakeStatus`]; wakes to one session within the debounce window coalesce.
+//! [`WakeStatus`]; wakes to one session within the debounce window coalesce;
+//! `fired` is never reported for a wake whose receipt did not appear.
 
+pub mod codex_queue;
 pub mod debounce;
 pub mod gate;
 pub mod outlook;
 pub mod pane;
 pub mod tmux;
+pub mod watcher;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -24,7 +35,9 @@ use serde_json::{Value, json};
 
 use crate::config::positive_env;
 use crate::store::activity::{self, ActivitySnapshot};
+use crate::store::idle_watch;
 use crate::store::paths::Layout;
+use crate::store::receipts;
 use crate::store::registry::Entry;
 use crate::trace;
 
@@ -44,11 +57,26 @@ pub const CODEX_SUBMIT_GAP: Duration = Duration::from_millis(500);
 
 /// `wake_reason` of the strict reply path.
 pub const REPLY_TO_DEFAULT: &str = "reply_to_default";
+/// `wake_reason` of a reply that consumed a pending ask (the original's name).
+pub const LATE_REPLY_TO_PENDING: &str = "late_reply_to_pending";
+/// `wake_reason` of such a reply sent with `wake:"off"`.
+pub const LATE_REPLY_SUPPRESSED: &str = "late_reply_to_pending_suppressed";
+/// Default confirm window of a wake (`OXTAIL_WAKE_CONFIRM_MS`).
+pub const CONFIRM_MS: f64 = 1500.0;
 
 /// Outcome of a wake decision, as reported in `wake_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WakeStatus {
+    /// Woken, and the message's receipt appeared (or an ask's reply came).
     Fired,
+    /// Woken (keystrokes typed, or the idle watcher had it), no receipt yet.
+    FiredUnconfirmed,
+    /// Internal, before [`Waker::confirm`]: the receiver's idle watcher is
+    /// armed, so its mail wakes it; reported as `fired` / `fired_unconfirmed`.
+    WatcherArmed,
+    /// Internal, before [`Waker::confirm`]: the wake text was queued into the
+    /// idle Codex session (`codex queue`, [`codex_queue`]).
+    CodexQueued,
     SkippedBusy,
     SkippedDebounced,
     SkippedNoTarget,
@@ -64,6 +92,9 @@ impl WakeStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             WakeStatus::Fired => "fired",
+            WakeStatus::FiredUnconfirmed => "fired_unconfirmed",
+            WakeStatus::WatcherArmed => "watcher_armed",
+            WakeStatus::CodexQueued => "codex_queued",
             WakeStatus::SkippedBusy => "skipped_busy",
             WakeStatus::SkippedDebounced => "skipped_debounced",
             WakeStatus::SkippedNoTarget => "skipped_no_target",
@@ -73,6 +104,46 @@ impl WakeStatus {
             WakeStatus::SkippedStoreError => "skipped_store_error",
             WakeStatus::Disabled => "disabled",
             WakeStatus::SkippedUnsupported => "skipped_unsupported",
+        }
+    }
+}
+
+impl WakeStatus {
+    /// A wake happened (keystrokes typed or the watcher has the mail).
+    pub fn woke(self) -> bool {
+        matches!(
+            self,
+            WakeStatus::Fired
+                | WakeStatus::FiredUnconfirmed
+                | WakeStatus::WatcherArmed
+                | WakeStatus::CodexQueued
+        )
+    }
+}
+
+/// `wake_path`: what brings the message into the receiver's context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakePath {
+    /// Its idle watcher (Claude Code `asyncRewake`) delivers it and wakes it.
+    Watcher,
+    /// It is mid-turn: its hooks deliver it at the next tool call or turn end.
+    Hooks,
+    /// Keystrokes were typed into its verified tmux pane.
+    Tmux,
+    /// The wake text was queued into its Codex session (`codex queue`).
+    CodexQueue,
+    /// Nothing does until it reads (or is woken).
+    None,
+}
+
+impl WakePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WakePath::Watcher => "watcher",
+            WakePath::Hooks => "hooks",
+            WakePath::Tmux => "tmux",
+            WakePath::CodexQueue => "codex_queue",
+            WakePath::None => "none",
         }
     }
 }
@@ -114,6 +185,11 @@ pub struct WakeSettings {
     pub codex_gap: Duration,
     /// `Some(v)` pins the `OXTAIL_AUTOWAKE` kill switch; `None` reads it per decision.
     pub autowake_disabled: Option<bool>,
+    /// How long a send waits for the receipt that confirms a wake
+    /// (`OXTAIL_WAKE_CONFIRM_MS`, default 1500).
+    pub confirm_ms: f64,
+    /// `codex queue` for Codex peers (`None`: off, or no `codex`).
+    pub codex_queue: Option<codex_queue::CodexQueue>,
 }
 
 impl Default for WakeSettings {
@@ -124,6 +200,8 @@ impl Default for WakeSettings {
             autowake: AutowakeSettings::default(),
             codex_gap: CODEX_SUBMIT_GAP,
             autowake_disabled: None,
+            confirm_ms: CONFIRM_MS,
+            codex_queue: None,
         }
     }
 }
@@ -140,6 +218,8 @@ impl WakeSettings {
             autowake: AutowakeSettings::from_env(),
             codex_gap: CODEX_SUBMIT_GAP,
             autowake_disabled: None,
+            confirm_ms: positive_env("OXTAIL_WAKE_CONFIRM_MS", CONFIRM_MS),
+            codex_queue: codex_queue::CodexQueue::from_env(),
         }
     }
 }
@@ -192,6 +272,10 @@ pub enum WakeMode<'a> {
     Lenient,
     /// `reply_to` set and `wake` unset: the strict gate, `wake_reason` set.
     ReplyDefault(&'a str),
+    /// A reply that consumed a pending ask: lenient, `late_reply_to_pending`.
+    LateReply,
+    /// The same with `wake:"off"`: no wake, `late_reply_to_pending_suppressed`.
+    LateReplySuppressed,
 }
 
 impl<'a> WakeMode<'a> {
@@ -203,14 +287,28 @@ impl<'a> WakeMode<'a> {
         }
     }
 
-    /// Whether a wake is intended at all.
-    pub fn intended(&self) -> bool {
-        !matches!(self, WakeMode::None)
+    /// The mode of a reply that consumed a pending ask.
+    pub fn late(wake: Option<WakeArg>) -> WakeMode<'a> {
+        match wake {
+            Some(WakeArg::Off) => WakeMode::LateReplySuppressed,
+            _ => WakeMode::LateReply,
+        }
     }
 
-    /// `wake_reason`: `reply_to_default` on the strict reply path.
+    /// Whether a wake is intended at all.
+    pub fn intended(&self) -> bool {
+        !matches!(self, WakeMode::None | WakeMode::LateReplySuppressed)
+    }
+
+    /// `wake_reason`: `reply_to_default` on the strict reply path, the late
+    /// reply reasons on theirs.
     pub fn reason(&self) -> Option<&'static str> {
-        matches!(self, WakeMode::ReplyDefault(_)).then_some(REPLY_TO_DEFAULT)
+        match self {
+            WakeMode::ReplyDefault(_) => Some(REPLY_TO_DEFAULT),
+            WakeMode::LateReply => Some(LATE_REPLY_TO_PENDING),
+            WakeMode::LateReplySuppressed => Some(LATE_REPLY_SUPPRESSED),
+            _ => None,
+        }
     }
 }
 
@@ -271,16 +369,30 @@ impl Waker {
         activity::read(&self.layout(), peer.sid(), activity::now_ms())
     }
 
-    /// Run the chosen path; `None` for [`WakeMode::None`].
+    /// Run the chosen path; `None` when no wake is intended.
     pub fn wake(&self, mode: WakeMode<'_>, peer: &WakePeer) -> Option<WakeStatus> {
         match mode {
-            WakeMode::None => None,
-            WakeMode::Lenient => Some(self.lenient(peer)),
+            WakeMode::None | WakeMode::LateReplySuppressed => None,
+            WakeMode::Lenient | WakeMode::LateReply => Some(self.lenient(peer)),
             WakeMode::ReplyDefault(reply_to) => Some(self.reply_default(peer, reply_to)),
         }
     }
 
-    /// Lenient path: skip a fresh `busy` peer, else keystrokes.
+    fn fresh_busy(&self, peer: &WakePeer) -> bool {
+        self.activity(peer)
+            .is_some_and(|s| s.is("busy") && s.age_ms >= 0.0 && s.age_ms < BUSY_TTL_MS)
+    }
+
+    /// Whether the peer's idle watcher is armed now (a live record, and the
+    /// peer not mid-turn): its own mail wakes it.
+    pub fn watcher_armed(&self, peer: &WakePeer) -> bool {
+        let Some(sid) = peer.sid() else { return false };
+        idle_watch::armed(&self.layout(), sid, crate::clock::now_ms()).is_some()
+            && !self.fresh_busy(peer)
+    }
+
+    /// Lenient path: skip a fresh `busy` peer; a peer whose idle watcher is
+    /// armed needs no keystrokes; else keystrokes.
     pub fn lenient(&self, peer: &WakePeer) -> WakeStatus {
         if let Some(snap) = self.activity(peer)
             && snap.is("busy")
@@ -292,11 +404,18 @@ impl Waker {
             );
             return WakeStatus::SkippedBusy;
         }
+        if self.watcher_armed(peer) {
+            return WakeStatus::WatcherArmed;
+        }
         self.keystroke(peer)
     }
 
-    /// Strict reply auto-wake path (`reply_to` set, `wake` unset).
+    /// Strict reply auto-wake path (`reply_to` set, `wake` unset). An armed
+    /// idle watcher wakes the requester with the reply itself.
     pub fn reply_default(&self, peer: &WakePeer, reply_to: &str) -> WakeStatus {
+        if self.watcher_armed(peer) {
+            return WakeStatus::WatcherArmed;
+        }
         let now = activity::now_ms();
         let layout = self.layout();
         let snapshot = activity::read(&layout, peer.sid(), now);
@@ -327,7 +446,9 @@ impl Waker {
         }
     }
 
-    /// Keystroke wake: strategy, debounce, verified pane, then send-keys.
+    /// The wake itself: strategy, debounce, then for a Codex peer whose
+    /// app-server daemon is up `codex queue` (no keystrokes), else the
+    /// verified pane and send-keys.
     pub fn keystroke(&self, peer: &WakePeer) -> WakeStatus {
         if self.settings.strategy == Strategy::Off {
             trace::event("ask_peer_wake_skipped", json!({"reason": "strategy-off"}));
@@ -338,6 +459,26 @@ impl Waker {
             && self.debounce.recently_woke(sid, activity::now_ms())
         {
             return debounced(peer);
+        }
+        let mut claimed = false;
+        if let (Some(q), Some(sid)) = (&self.settings.codex_queue, sid)
+            && peer.client_type == "codex"
+            && q.daemon_up()
+        {
+            if !self.debounce.try_claim(sid, activity::now_ms()) {
+                return debounced(peer);
+            }
+            claimed = true;
+            match q.queue(sid, WAKE_TEXT) {
+                Ok(()) => {
+                    trace::event("codex_queue_wake_fired", json!({"target_session_id": sid}));
+                    return WakeStatus::CodexQueued;
+                }
+                Err(error) => trace::event(
+                    "codex_queue_wake_failed",
+                    json!({"target_session_id": sid, "error": error}),
+                ),
+            }
         }
         let cached = peer.tmux_pane.as_deref().filter(|p| !p.is_empty());
         let Some(pane) = pane::verified_pane(&self.tmux, cached, peer.server_pid) else {
@@ -360,6 +501,7 @@ impl Waker {
         }
         // Stamp before firing so a concurrent second wake is coalesced.
         if let Some(sid) = sid
+            && !claimed
             && !self.debounce.try_claim(sid, activity::now_ms())
         {
             return debounced(peer);
@@ -377,6 +519,42 @@ impl Waker {
                 );
                 WakeStatus::SkippedNoTarget
             }
+        }
+    }
+
+    /// The reported status of a wake for `message_id`: a wake that happened
+    /// (keystrokes, or the watcher had the mail) is `fired` once the
+    /// message's receipt exists, waiting at most `window_ms` for it, else
+    /// `fired_unconfirmed`; any other status is returned as it is.
+    pub fn confirm(&self, status: WakeStatus, message_id: &str, window_ms: f64) -> WakeStatus {
+        if !status.woke() {
+            return status;
+        }
+        let layout = self.layout();
+        let deadline =
+            std::time::Instant::now() + Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
+        loop {
+            if receipts::read(&layout, message_id).is_some() {
+                return WakeStatus::Fired;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return WakeStatus::FiredUnconfirmed;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(deadline - now));
+        }
+    }
+
+    /// `wake_path` of a delivery to `peer` whose wake had `status` (before
+    /// [`Waker::confirm`]).
+    pub fn path(&self, peer: &WakePeer, status: Option<WakeStatus>) -> WakePath {
+        match status {
+            Some(WakeStatus::WatcherArmed) => WakePath::Watcher,
+            Some(WakeStatus::CodexQueued) => WakePath::CodexQueue,
+            Some(WakeStatus::Fired | WakeStatus::FiredUnconfirmed) => WakePath::Tmux,
+            _ if self.fresh_busy(peer) => WakePath::Hooks,
+            _ if self.watcher_armed(peer) => WakePath::Watcher,
+            _ => WakePath::None,
         }
     }
 
@@ -447,6 +625,14 @@ mod tests {
         assert_eq!(strict.reason(), Some("reply_to_default"));
         assert!(strict.intended());
         assert_eq!(WakeMode::Lenient.reason(), None);
+        assert_eq!(WakeMode::late(None), WakeMode::LateReply);
+        assert_eq!(
+            WakeMode::late(Some(WakeArg::Auto)).reason(),
+            Some("late_reply_to_pending")
+        );
+        let off = WakeMode::late(Some(WakeArg::Off));
+        assert_eq!(off.reason(), Some("late_reply_to_pending_suppressed"));
+        assert!(!off.intended());
         assert_eq!(WakeArg::parse("auto"), Some(WakeArg::Auto));
         assert_eq!(WakeArg::parse("AUTO"), None);
     }

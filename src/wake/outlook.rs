@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `delivered` | a receipt already exists | it is in the agent's context |
 //! | `hooks_mid_turn` | the receiver is busy (fresh `busy` marker) | its hooks deliver it at its next tool call or when its turn ends |
+//! | `watcher_armed` | idle, its idle watcher is armed (Claude Code `asyncRewake`) | the watcher delivers it now and the agent starts a turn with it |
 //! | `stranded_until_read` | idle or stale-busy, no wake fired | nothing delivers it until the agent reads or is woken |
 //! | `unknown_liveness` | no activity marker (no hooks, or never claimed) | it arrives whenever that agent next reads |
 //!
@@ -14,6 +15,7 @@
 //! changes what happens to the message.
 
 use crate::store::activity;
+use crate::store::idle_watch;
 use crate::store::paths::Layout;
 use crate::store::receipts;
 use crate::store::registry::Entry;
@@ -25,6 +27,7 @@ use super::BUSY_TTL_MS;
 pub enum Outlook {
     Delivered,
     HooksMidTurn,
+    WatcherArmed,
     StrandedUntilRead,
     UnknownLiveness,
 }
@@ -34,6 +37,7 @@ impl Outlook {
         match self {
             Outlook::Delivered => "delivered",
             Outlook::HooksMidTurn => "hooks_mid_turn",
+            Outlook::WatcherArmed => "watcher_armed",
             Outlook::StrandedUntilRead => "stranded_until_read",
             Outlook::UnknownLiveness => "unknown_liveness",
         }
@@ -47,6 +51,9 @@ impl Outlook {
             }
             Outlook::HooksMidTurn => {
                 "the peer is mid-turn: its hooks show it at its next tool call or when its turn ends"
+            }
+            Outlook::WatcherArmed => {
+                "the peer is idle and its idle watcher delivers this now: it starts a turn with it"
             }
             Outlook::StrandedUntilRead => {
                 "the peer is idle and nothing delivers this until it reads or is woken: fine for FYI; if it must act now, use ask_peer or wake:\"auto\""
@@ -63,11 +70,17 @@ pub fn outlook(layout: &Layout, message_id: &str, peer: &Entry, now_ms: f64) -> 
     if receipts::read(layout, message_id).is_some() {
         return Outlook::Delivered;
     }
+    let watcher = || {
+        peer.client
+            .id()
+            .is_some_and(|sid| idle_watch::armed(layout, sid, now_ms as i64).is_some())
+    };
     match activity::read(layout, peer.client.id(), now_ms) {
-        None => Outlook::UnknownLiveness,
         Some(a) if a.is("busy") && a.age_ms >= 0.0 && a.age_ms < BUSY_TTL_MS => {
             Outlook::HooksMidTurn
         }
+        _ if watcher() => Outlook::WatcherArmed,
+        None => Outlook::UnknownLiveness,
         Some(_) => Outlook::StrandedUntilRead,
     }
 }

@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -272,3 +273,56 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 pub const SID_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 pub const SID_B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
 pub const SID_C: &str = "cccccccc-0000-4000-8000-000000000003";
+
+/// The question `ask_peer` left in `pid`'s mailbox (waits for it).
+pub fn question_in(world: &World, pid: u32) -> Value {
+    let mut found = None;
+    wait_until("the question to land", || {
+        found = world
+            .mailbox(pid)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|m| m.get("request_id").is_some());
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// Start the repository's `assets/<script>` under bash in `world` (only
+/// `HOME`, `PATH` and `env`), `payload` on its stdin.
+pub fn spawn_hook(world: &World, script: &str, payload: &str, env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new("bash");
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join(script),
+    )
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("HOME", &world.home)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.as_bytes())
+        .unwrap();
+    child
+}
+
+/// Run the shipped PreToolUse hook for `sid` in `world`; its stdout.
+pub fn pretooluse(world: &World, sid: &str) -> String {
+    let payload = format!(
+        "{{\"session_id\":\"{sid}\",\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{}},\"tool_use_id\":\"toolu_1\"}}"
+    );
+    let out = spawn_hook(world, "pretooluse.sh", &payload, &[])
+        .wait_with_output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -82,6 +82,14 @@ pub fn apply(plan: Plan, dry_run: bool) -> bool {
             (false, _) => format!("{} hooks would be installed", event_list()),
         };
         println!("  {LABEL:<17} {shown}: {what}");
+        if !plan.uninstall {
+            let watch = if install_hook::HookOptions::detect().idle_watch {
+                "the idle watcher (Stop, asyncRewake) would be registered"
+            } else {
+                "no idle watcher: no installed Claude Code with asyncRewake support"
+            };
+            println!("  {LABEL:<17} {shown}: {watch}");
+        }
         if let Some(c) = &plan.approvals {
             print_approvals(&shown, c, true);
         }
@@ -103,7 +111,12 @@ pub fn apply(plan: Plan, dry_run: bool) -> bool {
     let result = if plan.uninstall {
         install_hook::uninstall_at_with(&plan.home, now, &mut also)
     } else {
-        install_hook::install_at_with(&plan.home, now, &mut also)
+        install_hook::install_at_with(
+            &plan.home,
+            now,
+            &install_hook::HookOptions::detect(),
+            &mut also,
+        )
     };
     match result {
         Ok(report) => {

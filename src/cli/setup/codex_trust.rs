@@ -13,7 +13,7 @@
 //! - the app-server child is always ended, and every wait is bounded.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
@@ -38,15 +38,7 @@ pub struct HookTrust {
 }
 
 /// The `codex` to ask: `$OXTAIL_CODEX_BIN`, else `codex` on `PATH`.
-pub fn find_codex() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OXTAIL_CODEX_BIN").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("codex"))
-        .find(|p| p.is_file())
-}
+pub use crate::wake::codex_queue::find_codex;
 
 struct AppServer {
     child: Child,

@@ -13,7 +13,18 @@
 //!   mailbox with the same id (ledger re-recorded), and the call fails with
 //!   `ask_peer aborted by client`;
 //! - a transient drain failure (a lock held by a hook) is retried on the next
-//!   tick rather than failing a call whose question was already delivered.
+//!   tick rather than failing a call whose question was already delivered;
+//! - durable (beyond the original's result, which does not say so): the ask is
+//!   recorded (`store::pending_ask`) while it waits; on a timeout the record
+//!   turns `pending`, one last drain runs (a reply that landed meanwhile is
+//!   returned normally), and the result says `pending: true`; the late reply
+//!   then reaches the asker marked as the answer (`answers_message_id`) and
+//!   wakes it (`send_message::reply_mode`, `server::late_replies` for a
+//!   replier that knows nothing of pending asks). A reply returned in time or
+//!   a cancelled call removes the record: a cancelled ask is not pending;
+//! - `wake_status` is `fired` only when the question's receipt exists or a
+//!   reply came, `fired_unconfirmed` otherwise; a peer whose idle watcher is
+//!   armed gets no keystrokes (its mail wakes it), `wake_path` says which.
 //!
 //! All file work runs in `spawn_blocking`, never on the async reactor.
 
@@ -34,11 +45,12 @@ use crate::store::activity::now_ms;
 use crate::store::mailbox;
 use crate::store::message::{Message, NewMessage, new_hex_id};
 use crate::store::paths::Layout;
+use crate::store::pending_ask::{self, PendingAsk};
 use crate::store::receipts;
 use crate::store::registry::{self, Entry};
 use crate::trace;
 use crate::wake::outlook;
-use crate::wake::{self, WakeMode, WakePeer, WakeStatus, Waker};
+use crate::wake::{self, WakeMode, WakePath, WakePeer, WakeStatus, Waker};
 
 use super::common::{error_result, failure, json_result, payload};
 use super::schema::{Args, Hints, Kind, Param, ToolSpec};
@@ -61,10 +73,11 @@ pub static SPEC: ToolSpec = ToolSpec {
     hints: Hints::MESSAGES,
     description: "Delegate and wait: send a question to a peer in the same project root and block until it replies or the timeout elapses. \
 For back-and-forth; use send_message for fire-and-forget. \
-If no reply arrives within 500 ms the peer is woken by typing a short prompt into its verified tmux pane (Codex gets a pause before Enter; a peer that is mid-turn is not typed into: skipped_busy). \
+If no reply arrives within 500 ms the peer is woken: an idle Claude Code whose idle watcher is armed by the question itself, an idle Codex through `codex queue` when its app-server daemon runs, otherwise by typing a short prompt into its verified tmux pane (Codex gets a pause before Enter; a peer that is mid-turn is not typed into: skipped_busy). \
 The peer answers with reply_to_message, or send_message with reply_to=request_id; for reply_to-capable peers only that answer ends the wait (correlation:\"correlated\"), legacy peers end it with their first message (\"uncorrelated\"). \
-The result has reply (or null), timed_out, wake_status and correlation. \
-timeout_ms defaults to 45000 (OXTAIL_ASK_PEER_TIMEOUT_MS) and is clamped to a ceiling (default 100000, OXTAIL_ASK_PEER_MAX_TIMEOUT_MS), reported as timeout_clamped_from_ms; a late reply still arrives via read_my_messages or the hook. \
+The result has reply (or null), timed_out, wake_status (fired only once the peer saw the question; fired_unconfirmed otherwise), wake_path and correlation. \
+timeout_ms defaults to 45000 (OXTAIL_ASK_PEER_TIMEOUT_MS) and is clamped to a ceiling (default 100000, OXTAIL_ASK_PEER_MAX_TIMEOUT_MS), reported as timeout_clamped_from_ms. \
+On a timeout the ask stays pending (pending:true, for OXTAIL_PENDING_ASK_TTL_MS, default 1 h): the late reply is delivered to you marked as the answer to this question and wakes you; do not ask again. \
 The target needs a session id (claim_session). Body at most 8192 UTF-8 bytes, verbatim: phrase it as an assignment. \
 Wake routing: OXTAIL_ASK_PEER_WAKE_STRATEGY=auto|legacy|off.",
     params: &[
@@ -372,6 +385,23 @@ pub async fn run(
         .map_err(|e| e.to_string())?
     };
     let message_id = sent.id().unwrap_or_default().to_string();
+    // The durable record of this ask (while it waits, then pending).
+    let asker = caller.client.id().map(str::to_string);
+    if let Some(sid) = &asker {
+        let mut ask = PendingAsk::new(sid, &request_id, crate::clock::now_ms());
+        ask.target = Some(peer_sid.clone());
+        ask.message_id = Some(message_id.clone());
+        ask.owner_epoch = Some(caller.started_at);
+        ask.requester_server_pid = Some(caller.server_pid);
+        ask.timeout_ms = Some(effective as i64);
+        let l = layout.clone();
+        if let Err(e) = blocking(move || pending_ask::create(&l, &ask)).await? {
+            trace::event(
+                "ask_peer_pending_record_failed",
+                json!({"request_id": request_id, "error": e.to_string()}),
+            );
+        }
+    }
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(effective / 1000.0);
     trace::event(
@@ -392,10 +422,19 @@ pub async fn run(
         strict.then(|| request_id.clone()),
     ));
     let wake_peer = WakePeer::from(&peer);
-    let start_wake = |p: WakePeer| -> JoinHandle<WakeStatus> {
-        tokio::task::spawn_blocking(move || waker.lenient(&p))
+    // (status, whether the wake path ran).
+    let start_wake = |p: WakePeer| -> JoinHandle<(WakeStatus, bool)> {
+        let (l, qid) = (layout.clone(), message_id.clone());
+        tokio::task::spawn_blocking(move || {
+            // Already in the peer's context (its idle watcher or its hooks
+            // took it): nothing to type.
+            if receipts::read(&l, &qid).is_some() {
+                return (WakeStatus::Fired, false);
+            }
+            (waker.lenient(&p), true)
+        })
     };
-    let mut wake_task: Option<JoinHandle<WakeStatus>> = None;
+    let mut wake_task: Option<JoinHandle<(WakeStatus, bool)>> = None;
     let mut wake_status = WakeStatus::SkippedNoTarget;
     let mut reply: Option<Message> = None;
     let mut aborted = false;
@@ -428,16 +467,51 @@ pub async fn run(
         }
     }
     aborted |= cancel.is_cancelled();
+    // Timed out: the ask stays pending; then one last look, so a reply that
+    // landed while the record turned is returned now rather than "late".
+    let mut pending = false;
+    if reply.is_none() && !aborted {
+        if let Some(sid) = asker.clone() {
+            let (l, rid) = (layout.clone(), request_id.clone());
+            pending = blocking(move || {
+                pending_ask::gc(&l, pending_ask::ttl_ms());
+                pending_ask::mark_pending(&l, &sid, &rid).unwrap_or(false)
+            })
+            .await?;
+        }
+        let mut w = watcher.take().ok_or("ask_peer: watcher lost")?;
+        let (w, found) = blocking(move || {
+            if let Some(t) = Instant::now().checked_sub(FORCE_CHECK) {
+                w.last_forced = t;
+            }
+            let found = w.poll();
+            (w, found)
+        })
+        .await?;
+        watcher = Some(w);
+        if found.is_some() {
+            reply = found;
+            pending = false;
+        }
+    }
+    if !pending && let Some(sid) = asker.clone() {
+        let (l, rid) = (layout.clone(), request_id.clone());
+        blocking(move || pending_ask::remove(&l, &sid, &rid)).await?;
+    }
+    drop(watcher);
     // No reply and no wake yet (timeout shorter than the grace): the question
     // still needs the peer's attention.
     if reply.is_none() && !aborted && wake_task.is_none() {
         wake_task = Some(start_wake(wake_peer.clone()));
     }
     let mut woke = false;
+    let mut raw_status = None;
     if let Some(task) = wake_task {
         tokio::select! {
             status = task => {
-                wake_status = status.unwrap_or(WakeStatus::SkippedNoTarget);
+                let (status, ran) = status.unwrap_or((WakeStatus::SkippedNoTarget, true));
+                wake_status = status;
+                raw_status = ran.then_some(status);
                 woke = true;
             }
             _ = cancel.cancelled() => aborted = true,
@@ -446,6 +520,19 @@ pub async fn run(
         // Answered inside the grace window: no wake was needed.
         wake_status = WakeStatus::Fired;
     }
+    if woke && wake_status.woke() {
+        // Confirmed by the reply itself, else by the question's receipt.
+        wake_status = if reply.is_some() {
+            WakeStatus::Fired
+        } else {
+            let id = message_id.clone();
+            blocking(move || waker.confirm(wake_status, &id, 0.0)).await?
+        };
+    }
+    let wake_path = {
+        let (p, l, qid) = (wake_peer.clone(), layout.clone(), message_id.clone());
+        blocking(move || ask_path(waker, &l, &qid, &p, raw_status)).await?
+    };
     if woke {
         wake::trace_outcome(
             "ask_peer",
@@ -499,6 +586,7 @@ pub async fn run(
     out.insert("message_id".into(), Value::from(message_id.clone()));
     out.insert("request_id".into(), Value::from(request_id));
     out.insert("wake_status".into(), Value::from(wake_status.as_str()));
+    out.insert("wake_path".into(), Value::from(wake_path.as_str()));
     out.insert(
         "reply".into(),
         reply
@@ -512,6 +600,9 @@ pub async fn run(
     }
     out.insert("timed_out".into(), Value::Bool(timed_out));
     if timed_out {
+        // The ask stays open: the late reply is delivered marked as its
+        // answer and wakes this session (false: no record, e.g. no session id).
+        out.insert("pending".into(), Value::Bool(pending));
         // What happens to the question now (the answer did not come in time).
         let (l, p, id) = (layout.clone(), peer.clone(), message_id.clone());
         let o = blocking(move || outlook::outlook(&l, &id, &p, now_ms())).await?;
@@ -521,6 +612,25 @@ pub async fn run(
     handoff.via = receipts::VIA_ASK_PEER_REPLY;
     handoff.messages.extend(reply);
     Ok((Value::Object(out), handoff))
+}
+
+/// `wake_path` of an ask: what brought the question into the peer's context
+/// when its receipt says so (the idle watcher, else its hooks or its own
+/// read; keystrokes when they were typed), otherwise what will.
+fn ask_path(
+    waker: &Waker,
+    layout: &Layout,
+    question: &str,
+    peer: &WakePeer,
+    raw: Option<WakeStatus>,
+) -> WakePath {
+    match receipts::read(layout, question) {
+        Some(r) if r.hook_event.as_deref() == Some("IdleWatch") => WakePath::Watcher,
+        Some(_) if raw == Some(WakeStatus::Fired) => WakePath::Tmux,
+        Some(_) if raw == Some(WakeStatus::CodexQueued) => WakePath::CodexQueue,
+        Some(_) => WakePath::Hooks,
+        None => waker.path(peer, raw),
+    }
 }
 
 /// `{id, body, enqueued_at, from_session_id, reply_to, correlation}`: the first

@@ -23,7 +23,7 @@ use crate::wake::{WakeArg, WakeMode, Waker};
 use super::common::failure;
 use super::schema::{Args, Hints, Param, ToolSpec};
 use super::send_message::{
-    BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, target_failure,
+    BODY, NON_EMPTY, WAKE, call_off_reactor, deliver_and_wake, reply_mode, target_failure,
 };
 use super::{ToolCall, ToolFuture};
 
@@ -108,7 +108,6 @@ pub fn run(
         ));
     };
     let reply_to = inbound.request_id().filter(|s| !s.is_empty());
-    let mode = WakeMode::choose(wake_arg, reply_to);
     let peer = match project::resolve_target(layout, sender, caller) {
         Ok(peer) => peer,
         Err(err) => {
@@ -116,13 +115,16 @@ pub fn run(
                 ("in_reply_to_message_id", message_id),
                 ("original_from_session_id", sender),
             ];
+            let mode = WakeMode::choose(wake_arg, reply_to);
             return Ok(target_failure(&err, mode, &extra));
         }
     };
+    let (mode, late) = reply_mode(layout, &peer, wake_arg, reply_to);
     let opts = NewMessage {
         request_id: None,
         reply_to,
         source_message_id: Some(message_id),
+        answers_message_id: late.as_ref().and_then(|l| l.message_id.as_deref()),
         to_session_id: project::addressed_id(sender, &peer),
     };
     let done = deliver_and_wake(
@@ -133,6 +135,7 @@ pub fn run(
         body,
         &opts,
         mode,
+        late.as_ref(),
         "reply_to_message",
     )?;
     let mut out = done.payload(Some(message_id), &peer);

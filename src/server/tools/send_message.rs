@@ -9,16 +9,18 @@
 //! entry point, the resolution-failure payload and the "deliver, then wake,
 //! then trace" step.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::delivery;
 use crate::project::{self, TargetError};
 use crate::store::activity::now_ms;
 use crate::store::message::{Message, NewMessage};
 use crate::store::paths::Layout;
+use crate::store::pending_ask::{self, PendingAsk};
 use crate::store::registry::Entry;
+use crate::trace;
 use crate::wake::outlook::{self, Outlook};
-use crate::wake::{self, WakeArg, WakeMode, WakePeer, WakeStatus, Waker};
+use crate::wake::{self, WakeArg, WakeMode, WakePath, WakePeer, WakeStatus, Waker};
 
 use super::common::{off_reactor, payload};
 use super::schema::{Args, Hints, Kind, Param, ToolSpec};
@@ -79,9 +81,9 @@ pub static SPEC: ToolSpec = ToolSpec {
 Target is the peer's tmux session name or its session id (UUID); peers in other projects are refused. \
 The peer sees it mid-turn or at turn end (Claude Code hooks) or by calling read_my_messages. \
 Body is verbatim, at most 8192 UTF-8 bytes. \
-A plain message does not wake an idle peer; wake:\"auto\" types a short prompt into the peer's verified tmux pane unless it is mid-turn. \
-When answering an ask_peer, set reply_to to the inbound request_id: with wake unset that also wakes a freshly idle requester (strictly gated, once per reply); wake:\"off\" suppresses it. \
-The result carries message_id, and wake_status (plus wake_reason on the reply path) when a wake was considered. \
+An idle Claude Code peer with an armed idle watcher wakes on the message itself (wake_path:\"watcher\"); otherwise a plain message does not wake an idle peer, and wake:\"auto\" types a short prompt into the peer's verified tmux pane unless it is mid-turn. \
+When answering an ask_peer, set reply_to to the inbound request_id: with wake unset that also wakes a freshly idle requester (strictly gated, once per reply); a reply to an ask that already timed out (still pending) is marked as its answer and wakes the requester (wake_reason:\"late_reply_to_pending\"); wake:\"off\" suppresses either. \
+The result carries message_id, wake_path (watcher, codex_queue, hooks, tmux or none), and wake_status (fired once the receipt confirms it, else fired_unconfirmed; plus wake_reason on the reply paths) when a wake was considered. \
 To block for an answer use ask_peer; to answer a message you received, reply_to_message is simpler.",
     params: &[
         TARGET_PARAM,
@@ -143,13 +145,44 @@ pub struct Delivered {
     pub message: Message,
     pub wake_status: Option<WakeStatus>,
     pub wake_reason: Option<&'static str>,
-    /// What will deliver it, when no wake fired ([`outlook`]).
+    /// What brings the message into the receiver's context.
+    pub wake_path: WakePath,
+    /// What will deliver it, when no wake happened ([`outlook`]).
     pub outlook: Option<Outlook>,
 }
 
-/// Deliver `body` to `peer` (ledger first, then mailbox), run the chosen wake and
-/// trace its `wake_outcome` (`via` = `reply_default` on the strict path, else
-/// `plain_via`). A delivery failure is the error text of the tool call.
+/// The wake mode of a message to `peer` (`reply_to` set when it answers an
+/// ask): a reply that consumes the requester's pending ask
+/// ([`pending_ask::consume`], one winner) is a late reply, woken leniently
+/// (`late_reply_to_pending`, or `_suppressed` with `wake:"off"`) and marked
+/// as the answer to that question; anything else is [`WakeMode::choose`].
+pub fn reply_mode<'a>(
+    layout: &Layout,
+    peer: &Entry,
+    wake: Option<WakeArg>,
+    reply_to: Option<&'a str>,
+) -> (WakeMode<'a>, Option<PendingAsk>) {
+    let late = reply_to
+        .filter(|r| !r.is_empty())
+        .zip(peer.client.id())
+        .and_then(|(rt, sid)| pending_ask::consume(layout, sid, rt, pending_ask::ttl_ms()));
+    match late {
+        Some(ask) => {
+            trace::event(
+                "pending_ask_consumed",
+                json!({"session_id": ask.session_id, "request_id": ask.request_id, "by": "replier"}),
+            );
+            (WakeMode::late(wake), Some(ask))
+        }
+        None => (WakeMode::choose(wake, reply_to), None),
+    }
+}
+
+/// Deliver `body` to `peer` (ledger first, then mailbox), run the chosen wake,
+/// confirm it by the message's receipt ([`Waker::confirm`]) and trace its
+/// `wake_outcome` (`via` = `reply_default` on the strict path, else
+/// `plain_via`). A delivery failure is the error text of the tool call; a
+/// pending ask consumed for it (`late`) is then put back.
 #[allow(clippy::too_many_arguments)]
 pub fn deliver_and_wake(
     layout: &Layout,
@@ -159,20 +192,33 @@ pub fn deliver_and_wake(
     body: &str,
     opts: &NewMessage<'_>,
     mode: WakeMode<'_>,
+    late: Option<&PendingAsk>,
     plain_via: &str,
 ) -> Result<Delivered, String> {
-    let message = delivery::deliver(
+    let delivered = delivery::deliver(
         layout,
         peer.client.id(),
         peer.server_pid,
         body,
         caller.client.id(),
         opts,
-    )
-    .map_err(|e| e.to_string())?;
-    let wake_status = waker.wake(mode, &WakePeer::from(peer));
+    );
+    let message = match delivered {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(ask) = late {
+                let _ = pending_ask::restore(layout, ask);
+            }
+            return Err(e.to_string());
+        }
+    };
+    let id = message.id().unwrap_or_default().to_string();
+    let wake_peer = WakePeer::from(peer);
+    let raw = waker.wake(mode, &wake_peer);
+    let wake_path = waker.path(&wake_peer, raw);
+    let wake_status = raw.map(|s| waker.confirm(s, &id, waker.settings().confirm_ms));
     if let Some(status) = wake_status {
-        let via = if mode.reason().is_some() {
+        let via = if matches!(mode, WakeMode::ReplyDefault(_)) {
             "reply_default"
         } else {
             plain_via
@@ -184,12 +230,13 @@ pub fn deliver_and_wake(
             peer.client.client_type.as_str(),
         );
     }
-    let outlook = (wake_status != Some(WakeStatus::Fired))
-        .then(|| outlook::outlook(layout, message.id().unwrap_or_default(), peer, now_ms()));
+    let woke = wake_status.is_some_and(WakeStatus::woke);
+    let outlook = (!woke).then(|| outlook::outlook(layout, &id, peer, now_ms()));
     Ok(Delivered {
         message,
         wake_status,
         wake_reason: mode.reason(),
+        wake_path,
         outlook,
     })
 }
@@ -221,9 +268,14 @@ impl Delivered {
 }
 
 impl Delivered {
-    /// The wake fields, then `delivery_outlook` and its `hint` when present.
+    /// The wake fields, `wake_path`, `answers_message_id` on a late reply,
+    /// then `delivery_outlook` and its `hint` when present.
     pub fn write_tail(&self, out: &mut Map<String, Value>) {
         write_wake(out, self.wake_status, self.wake_reason);
+        out.insert("wake_path".into(), Value::from(self.wake_path.as_str()));
+        if let Some(q) = self.message.answers_message_id() {
+            out.insert("answers_message_id".into(), Value::from(q));
+        }
         write_outlook(out, self.outlook);
     }
 }
@@ -261,15 +313,23 @@ pub fn run(
     let target = a.str("target").unwrap_or_default();
     let body = a.str("body").unwrap_or_default();
     let reply_to = a.str("reply_to");
-    let mode = WakeMode::choose(a.str("wake").and_then(WakeArg::parse), reply_to);
+    let wake_arg = a.str("wake").and_then(WakeArg::parse);
     let peer = match project::resolve_target(layout, target, caller) {
         Ok(peer) => peer,
-        Err(err) => return Ok(target_failure(&err, mode, &[])),
+        Err(err) => {
+            return Ok(target_failure(
+                &err,
+                WakeMode::choose(wake_arg, reply_to),
+                &[],
+            ));
+        }
     };
+    let (mode, late) = reply_mode(layout, &peer, wake_arg, reply_to);
     let opts = NewMessage {
         request_id: None,
         reply_to,
         source_message_id: a.str("source_message_id"),
+        answers_message_id: late.as_ref().and_then(|l| l.message_id.as_deref()),
         to_session_id: project::addressed_id(target, &peer),
     };
     let done = deliver_and_wake(
@@ -280,6 +340,7 @@ pub fn run(
         body,
         &opts,
         mode,
+        late.as_ref(),
         "send_message",
     )?;
     let mut out = done.payload(None, &peer);
