@@ -255,3 +255,41 @@ pub fn peek_tail(
         .filter_map(|raw| Message::parse_line(&file::decode(raw)))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::io::Write;
+
+    use super::tally;
+
+    fn bound(p: &std::path::Path) -> usize {
+        let f = fs::File::open(p).unwrap();
+        let meta = f.metadata().unwrap();
+        tally::line_bound(p, &f, &meta).unwrap()
+    }
+
+    #[test]
+    fn the_line_tally_follows_appends_replacements_and_torn_tails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("l.jsonl");
+        fs::write(&p, "a\nb\nc\n").unwrap();
+        assert_eq!(bound(&p), 3);
+        // Another writer appends: only the new bytes are counted, rightly.
+        let mut f = fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"d\ne\n").unwrap();
+        assert_eq!(bound(&p), 5);
+        // A torn last line counts as a line.
+        f.write_all(b"{\"torn").unwrap();
+        assert_eq!(bound(&p), 6);
+        // A replacement (a Node peer's prune: temp + rename, a new inode)
+        // is counted from the start.
+        let t = tmp.path().join("l.jsonl.tmp");
+        fs::write(&t, "x\n").unwrap();
+        fs::rename(&t, &p).unwrap();
+        assert_eq!(bound(&p), 1);
+        // So is a file that became shorter in place.
+        fs::write(&p, "").unwrap();
+        assert_eq!(bound(&p), 0);
+    }
+}
