@@ -453,3 +453,52 @@ fn a_fifo_in_place_of_a_ledger_or_mailbox_does_not_hang_status() {
         "{v}"
     );
 }
+
+/// Issue 14's check, end to end: two live agents whose `ask_peer` calls wait
+/// on each other are a deadlock — `--check` fails — and once one ask ends the
+/// cycle is gone.
+#[test]
+fn a_deadlock_between_two_live_agents_is_flagged() {
+    let world = World::new();
+    let mut a = world.server(&[("OXTAIL_ASK_PEER_WAKE_STRATEGY", "off")]);
+    let mut b = world.server(&[("OXTAIL_ASK_PEER_WAKE_STRATEGY", "off")]);
+    a.claim(SID_A);
+    b.claim(SID_B);
+    let ask_a = a.start_tool(
+        "ask_peer",
+        json!({"target": SID_B, "body": "A waits on B", "timeout_ms": 60000}),
+    );
+    let ask_b = b.start_tool(
+        "ask_peer",
+        json!({"target": SID_A, "body": "B waits on A", "timeout_ms": 60000}),
+    );
+    let mut v = Value::Null;
+    wait_until("both waits in the view", || {
+        v = status_json(&world, &[]).1;
+        v["cycles"].as_array().is_some_and(|c| !c.is_empty())
+    });
+    let cycle = &v["cycles"][0];
+    assert_eq!(cycle["all_live"], true, "{v}");
+    assert_eq!(cycle["members"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["trouble"]["deadlocks"], 1, "{v}");
+    assert_eq!(agent(&v, SID_A)["waiting"]["target_session_id"], SID_B);
+    assert_eq!(agent(&v, SID_B)["waiting"]["target_session_id"], SID_A);
+    let (code, text) = status(&world, &["--check"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.to_lowercase().contains("deadlock"), "{text}");
+    // A answers through B's question: B's wait ends, the cycle is gone.
+    // (A cancelled call gets no answer: MCP leaves it unanswered.)
+    a.cancel(ask_a);
+    let q = a.tool("read_my_messages", json!({})).json();
+    let question = q["messages"][0]["id"].as_str().unwrap().to_string();
+    a.tool(
+        "reply_to_message",
+        json!({"message_id": question, "body": "done"}),
+    )
+    .json();
+    let answered = Server::tool_out(&b.wait(ask_b)).json();
+    assert_eq!(answered["reply"]["body"], "done", "{answered}");
+    let (_, v) = status_json(&world, &[]);
+    assert_eq!(v["trouble"]["deadlocks"], 0, "{v}");
+    assert_eq!(status(&world, &["--check"]).0, 0);
+}

@@ -10,8 +10,8 @@
 //! Claude Code `asyncRewake`) is woken by its mail itself, so no keystrokes
 //! are typed into its pane ([`WakeStatus::WatcherArmed`]); and a wake is
 //! reported `fired` only once the message's delivery receipt exists
-//! ([`Waker::confirm`], within [`WakeSettings::confirm_ms`]), otherwise
-//! `fired_unconfirmed`. Each result names the path that delivers
+//! ([`Waker::confirm`]; for the watcher path it waits up to
+//! [`WakeSettings::confirm_ms`]), otherwise `fired_unconfirmed`. Each result names the path that delivers
 //! ([`WakePath`]).
 //!
 //! Invariants defended: keystrokes only go to the pane the process tree confirms
@@ -523,13 +523,21 @@ impl Waker {
     }
 
     /// The reported status of a wake for `message_id`: a wake that happened
-    /// (keystrokes, or the watcher had the mail) is `fired` once the
-    /// message's receipt exists, waiting at most `window_ms` for it, else
-    /// `fired_unconfirmed`; any other status is returned as it is.
+    /// (keystrokes, a queued Codex prompt, or the watcher had the mail) is
+    /// `fired` once the message's receipt exists, else `fired_unconfirmed`;
+    /// any other status is returned as it is. Only the watcher path waits (at
+    /// most `window_ms`): it delivers within tens of milliseconds, while an
+    /// agent woken by keystrokes or a queued prompt first runs a model turn,
+    /// seconds away — a sender must not sit out the window for that.
     pub fn confirm(&self, status: WakeStatus, message_id: &str, window_ms: f64) -> WakeStatus {
         if !status.woke() {
             return status;
         }
+        let window_ms = if status == WakeStatus::WatcherArmed {
+            window_ms
+        } else {
+            0.0
+        };
         let layout = self.layout();
         let deadline =
             std::time::Instant::now() + Duration::from_secs_f64(window_ms.max(0.0) / 1000.0);
