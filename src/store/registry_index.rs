@@ -193,11 +193,6 @@ fn rescan(layout: &Layout, dir: &Path, key: &Key) -> Vec<Entry> {
     out
 }
 
-/// Forget every index (tests that rewrite registry files in place).
-pub fn forget_all() {
-    with_indexes(HashMap::clear);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
