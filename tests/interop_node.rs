@@ -66,6 +66,7 @@ const KNOWN_DIFFERENCES: &[&str] = &[
     "to_session_id on mail",
     "message_status tool (new, listed after the 0.14 tools)",
     "delivery_outlook and hint on sends (new fields after the 0.14 keys)",
+    "wake_path and pending on sends and asks (new fields after the 0.14 keys)",
 ];
 
 /// Remove the keys of [`KNOWN_DIFFERENCES`] that only ours writes.
@@ -81,8 +82,9 @@ fn strip_added_keys(v: &mut Value) {
                 m.shift_remove("to_session_id");
             }
             if m.contains_key("ok") {
-                m.shift_remove("delivery_outlook");
-                m.shift_remove("hint");
+                for k in ["delivery_outlook", "hint", "wake_path", "pending"] {
+                    m.shift_remove(k);
+                }
             }
             if let Some(Value::Array(tools)) = m.get_mut("tools") {
                 tools.retain(|t| t["name"] != "message_status");
