@@ -17,8 +17,13 @@
 //! The original (0.14 and later) ignores both new rules and still sees what it
 //! expects on disk: an empty `L`, `L.owner`, an empty `L.steal` directory.
 //!
+//! A Rust holder parks its released `L` and `L.owner` under spare names and
+//! the next Rust acquirer renames them back (module `spare`): the same states
+//! on disk for everyone else, without allocating or freeing an inode per use.
+//!
 //! Invariants defended:
-//! - at most one holder at a time: acquisition is only ever the `mkdir L`;
+//! - at most one holder at a time: acquisition is only ever the `mkdir L` or
+//!   the exclusive rename of its spare onto `L`, both single-winner;
 //! - a dead holder cannot wedge the lock: an abandoned `L` is cleared, but
 //!   only by the one process holding `L.steal`, and only if, once it holds
 //!   the marker, the owner is still the one it read before (compare-and-clear)
@@ -40,6 +45,7 @@
 //! from `spawn_blocking`.
 
 mod sidecar;
+mod spare;
 mod steal;
 
 use std::fs;
@@ -154,6 +160,13 @@ impl LockGuard {
         self.release_inner();
     }
 
+    /// Release, and drop the parked spares too: for a lock whose file has
+    /// just been removed for good (nobody will take this lock again).
+    pub fn retire(mut self) {
+        self.release_inner();
+        spare::discard(&self.path);
+    }
+
     fn release_inner(&mut self) {
         if self.held {
             self.held = false;
@@ -186,15 +199,23 @@ pub fn acquire(lock: &Path, kind: &LockKind, opts: &LockOptions) -> StoreResult<
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match make_dir(lock) {
+        let made = match spare::take(lock) {
+            spare::Take::Held => Ok(()),
+            spare::Take::Busy => Err(io::Error::from(io::ErrorKind::AlreadyExists)),
+            spare::Take::NoSpare => make_dir(lock),
+        };
+        match made {
             Ok(()) => {
                 // Beyond the original (which swallows this): without an owner
                 // record the lock cannot be released by its owner and would
                 // wedge everyone for the stale window (e.g. on a full disk),
                 // so give it straight back and fail.
-                if let Err(e) = sidecar::put(&owner_path(lock), &token) {
+                let owner = owner_path(lock);
+                if !spare::put_owner(lock, &owner, &token)
+                    && let Err(e) = sidecar::put(&owner, &token)
+                {
                     remove_lock(lock);
-                    return Err(StoreError::io("write lock owner", &owner_path(lock), e));
+                    return Err(StoreError::io("write lock owner", &owner, e));
                 }
                 return Ok(LockGuard {
                     path: lock.to_path_buf(),
@@ -371,7 +392,10 @@ pub fn release(lock: &Path, token: &str) {
         );
         return;
     }
-    remove_lock(lock);
+    // Our own lock: park it for the next acquirer (module `spare`).
+    if token.is_empty() || !spare::park(lock, &owner_path(lock)) {
+        remove_lock(lock);
+    }
 }
 
 #[cfg(test)]

@@ -476,7 +476,11 @@ pub fn remove_if_empty(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(StoreError::io("remove", &path, e)),
         };
-    guard.release();
+    if removed {
+        guard.retire();
+    } else {
+        guard.release();
+    }
     Ok(removed)
 }
 
