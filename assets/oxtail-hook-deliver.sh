@@ -93,21 +93,36 @@ oxh_split_render() {
   return 0
 }
 
-# oxh_write_receipts: publish one receipt per OXH_RECEIPTS line as
-# ~/.oxtail/receipts/<id>, write-once (noclobber: an existing receipt, or a
-# link in its place, is never written through), builtins only. Best effort.
+# oxh_write_receipts: append one receipt per OXH_RECEIPTS line to the day
+# log ~/.oxtail/receipts/<day>.jsonl (day = whole UTC days since the epoch,
+# store/daylog.rs), one line per write so concurrent appenders never
+# interleave; never through a symlink; builtins only. Best effort.
 oxh_write_receipts() {
   [ ${#OXH_RECEIPTS[@]} -gt 0 ] || return 0
-  local d=$OXH_DIR/receipts line id
+  local d=$OXH_DIR/receipts line id day= t f
   [ -d "$d" ] || mkdir -p -m 700 "$d" 2>/dev/null || return 0
   [ -L "$d" ] && return 0
-  set -C
-  for line in "${OXH_RECEIPTS[@]}"; do
-    id=${line%%$'\t'*}
-    case "$id" in '' | *[!0-9a-f]*) continue ;; esac
-    { printf '%s' "${line#*$'\t'}" >"$d/$id"; } 2>/dev/null
-  done
-  set +C
+  if [ -n "${OXH_NOW_MS:-}" ]; then
+    day=$((OXH_NOW_MS / 86400000))
+  else
+    # bash < 5: the renderer's clock, from the first receipt's seconds.
+    t=${OXH_RECEIPTS[0]#*\"delivered_at\":}
+    t=${t%%[!0-9]*}
+    [ -n "$t" ] && day=$((t / 86400))
+  fi
+  [ -n "$day" ] || return 0
+  f=$d/$day.jsonl
+  { [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; } && return 0
+  # The day's first writer creates it private (one subshell a day).
+  [ -e "$f" ] || (umask 077 && : >>"$f") 2>/dev/null || return 0
+  {
+    for line in "${OXH_RECEIPTS[@]}"; do
+      id=${line%%$'\t'*}
+      case "$id" in '' | *[!0-9a-f]*) continue ;; esac
+      printf '%s\n' "${line#*$'\t'}"
+    done
+  } >>"$f" 2>/dev/null
+  return 0
 }
 
 # ------------------------------------------------------------ rendering ----

@@ -50,22 +50,25 @@ impl Handoff {
         }
         if delivered {
             let now = crate::clock::now_ms();
-            for m in &self.messages {
-                let Some(id) = m.id() else { continue };
-                let r = Receipt {
+            let all: Vec<Receipt> = self
+                .messages
+                .iter()
+                .filter_map(Message::id)
+                .map(|id| Receipt {
                     message_id: id.to_string(),
                     delivered_at_ms: now,
                     via: self.via.to_string(),
                     recipient_session_id: self.session_id.clone(),
                     recipient_server_pid: Some(self.pid),
                     hook_event: None,
-                };
-                if let Err(e) = receipts::record(&self.layout, &r) {
-                    trace::event(
-                        "receipt_write_failed",
-                        json!({"message_id": id, "error": e.to_string()}),
-                    );
-                }
+                })
+                .collect();
+            if let Err(e) = receipts::record_many(&self.layout, &all) {
+                let ids: Vec<&str> = all.iter().map(|r| r.message_id.as_str()).collect();
+                trace::event(
+                    "receipt_write_failed",
+                    json!({"message_ids": ids, "error": e.to_string()}),
+                );
             }
             return;
         }

@@ -38,8 +38,9 @@ fn a_pretooluse_delivery_leaves_one_receipt_per_message() {
                 "{} < {before}",
                 rc.delivered_at_ms
             );
-            let text = fs::read_to_string(h.layout.receipt(id).unwrap()).unwrap();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let lines = receipt_lines(&h.layout, id);
+            assert_eq!(lines.len(), 1, "one line per message: {lines:?}");
+            let v = &lines[0];
             assert_eq!(v["schema_version"], 1);
             assert_eq!(
                 v["delivered_at"],
@@ -110,7 +111,7 @@ fn no_receipt_when_the_print_failed_or_the_mail_stayed_queued() {
 }
 
 #[test]
-fn receipts_are_write_once_and_never_follow_a_link() {
+fn the_first_receipt_wins_and_none_follows_a_link() {
     each_awk(|awk| {
         let h = Home::new();
         h.register(100, SID);
@@ -118,7 +119,7 @@ fn receipts_are_write_once_and_never_follow_a_link() {
         fs::create_dir_all(h.layout.receipts_dir()).unwrap();
         let outside = h.path().join("outside.txt");
         fs::write(&outside, "keep").unwrap();
-        std::os::unix::fs::symlink(&outside, h.layout.receipt(&id).unwrap()).unwrap();
+        std::os::unix::fs::symlink(&outside, receipt_log(&h.layout)).unwrap();
         run_hook(
             "pretooluse.sh",
             &h,
@@ -127,6 +128,7 @@ fn receipts_are_write_once_and_never_follow_a_link() {
             &[],
         );
         assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
+        assert!(receipts::read(&h.layout, &id).is_none(), "nothing written");
         assert_eq!(
             h.mailbox_text(100),
             "",
@@ -145,7 +147,7 @@ fn receipts_are_write_once_and_never_follow_a_link() {
             Input::Text(&pre_payload(SID)),
             &[],
         );
-        let first = fs::read(h.layout.receipt(&id).unwrap()).unwrap();
+        let first = receipts::read(&h.layout, &id).expect("receipt");
         h.append_raw(100, line.as_bytes());
         std::thread::sleep(std::time::Duration::from_millis(5));
         run_hook(
@@ -155,7 +157,11 @@ fn receipts_are_write_once_and_never_follow_a_link() {
             Input::Text(&stop_payload(SID, false)),
             &[],
         );
-        assert_eq!(fs::read(h.layout.receipt(&id).unwrap()).unwrap(), first);
+        assert_eq!(
+            receipts::read(&h.layout, &id),
+            Some(first),
+            "the first wins"
+        );
     });
 }
 

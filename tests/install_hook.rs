@@ -428,11 +428,11 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("sessionstart", "3a00f8096085e8c8"),
         ("idlewatch", "183df30748928208"),
         ("common", "3fa394655feba5d0"),
-        ("deliver", "21afe25133528f6b"),
+        ("deliver", "7f67f6714f0feb54"),
         ("awk", "e6249f73fc4185af"),
         ("lock", "11bd46d172f08d7e"),
     ];
-    assert_eq!(HOOK_MARKER_VERSION, 14);
+    assert_eq!(HOOK_MARKER_VERSION, 15);
     for (h, (id, want)) in HOOK_FILES.iter().zip(table) {
         assert_eq!(h.id, id);
         assert_eq!(

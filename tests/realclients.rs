@@ -235,11 +235,9 @@ fn idle_wake_figures(run_dir: &Path) -> IdleWakeFigures {
     }
     let sent = sent.expect("the ask_peer call in the tap logs");
     let question = question.expect("the ask_peer result");
-    let receipt: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(run_dir.join("home/.oxtail/receipts").join(&question)).expect("receipt"),
-    )
-    .unwrap();
-    let delivered = receipt["delivered_at_ms"].as_f64().unwrap() / 1000.0;
+    let layout = oxtail::store::paths::Layout::at(run_dir.join("home/.oxtail"));
+    let receipt = oxtail::store::receipts::read(&layout, &question).expect("receipt");
+    let delivered = receipt.delivered_at_ms as f64 / 1000.0;
     let request = read_jsonl(&run_dir.join("logs/api-B.jsonl"))
         .into_iter()
         .filter(|a| a["kind"] == "main")
@@ -262,7 +260,7 @@ fn idle_wake_figures(run_dir: &Path) -> IdleWakeFigures {
         delivered_ms: (delivered - sent) * 1000.0,
         turn_ms: turn.map(|t| (t - sent) * 1000.0),
         request_ms: (request - sent) * 1000.0,
-        hook_event: receipt["hook_event"].as_str().map(str::to_string),
+        hook_event: receipt.hook_event,
     }
 }
 

@@ -26,7 +26,7 @@ use crate::store::paths::Layout;
 /// and the client records that let a server follow /clear and /resume, mail
 /// labelled with the id it was sent to; 13 = the idle watcher and the
 /// renderer's text mode; 14 = mawk preferred when installed, `OXTAIL_HOOK_AWK`).
-pub const HOOK_MARKER_VERSION: u64 = 14;
+pub const HOOK_MARKER_VERSION: u64 = 15;
 
 /// The idle watcher: a second Stop command, registered only for a Claude Code
 /// that supports `asyncRewake` (never for Codex).

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod autowake;
 pub mod claims;
 pub mod clients;
+pub mod daylog;
 pub mod error;
 pub mod file;
 pub mod idle_watch;

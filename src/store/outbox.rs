@@ -1,25 +1,33 @@
-//! The sender's outbox: `~/.oxtail/outbox/<message id>`, one JSON object per
-//! message a server sent, written once by the sender as part of the delivery
-//! (before the mailbox line becomes visible). `message_status` reads it to
-//! know who sent a message to whom, without reading anyone else's mail.
+//! The sender's outbox: one JSON line per message a server sent, appended by
+//! the sender as part of the delivery (before the mailbox line becomes
+//! visible) to the day log `~/.oxtail/outbox/<day>.jsonl` (module `daylog`).
+//! `message_status` reads it to know who sent a message to whom, without
+//! reading anyone else's mail. A record in a file of its own,
+//! `outbox/<message id>` (the original's later layout, and ours before day
+//! logs), is still read.
 //!
-//! The layout and keys are the original's later versions'
-//! (`schema_version`, `message_id`, `enqueued_at` in seconds,
-//! `target_session_id`, `target_server_pid`, `from_session_id`); ours adds
-//! `from_server_pid`, so an unclaimed sender can still recognise its own mail.
+//! The keys are the original's later versions' (`schema_version`,
+//! `message_id`, `enqueued_at` in seconds, `target_session_id`,
+//! `target_server_pid`, `from_session_id`); ours adds `from_server_pid`, so
+//! an unclaimed sender can still recognise its own mail.
 //!
-//! Invariants defended: write-once (the first record of an id wins); only
-//! 16-hex ids become file names; a record whose `message_id` differs from its
-//! name is no record; retention is the receipts' seven days ([`gc`]).
+//! Invariants defended: the first record of an id wins; a delivery that failed after its record
+//! withdraws it with a tombstone line (`"forgotten":true`), since nothing is
+//! rewritten; only 16-hex ids are recorded; a record whose `message_id`
+//! differs from the id asked for is no record; retention is the receipts'
+//! seven days ([`gc`]).
 
+use std::collections::HashMap;
 use std::io;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::file;
 use super::message::Message;
-use super::paths::Layout;
+use super::paths::{Layout, is_message_id};
+use super::{daylog, file};
 
 /// One outbox record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,28 +66,80 @@ impl Sent {
     }
 }
 
-/// Publish `sent` unless a record of its id exists. `Ok(false)` = it did, or
-/// the id is not a message id.
+/// Retention in whole days of the day logs (the receipts' seven days).
+const KEEP_DAYS: i64 = 7;
+
+/// This process's view of the outbox logs, per store directory.
+static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index<Sent>>>> = Mutex::new(None);
+
+/// Append the record of `sent`. `Ok(false)` = the id is not a message id
+/// (nothing recorded). A second record of an id (a re-delivery) is appended
+/// too and never read: the first wins.
 pub fn record(layout: &Layout, sent: &Sent) -> io::Result<bool> {
-    let Some(path) = layout.outbox(&sent.message_id) else {
+    if !is_message_id(&sent.message_id) {
         return Ok(false);
-    };
-    let text = sent.to_json().to_string();
-    file::create_record(&layout.outbox_dir(), &path, text.as_bytes())
+    }
+    append(layout, &sent.to_json())?;
+    Ok(true)
 }
 
-/// Remove the record of `message_id` (a delivery that failed after it).
+/// Withdraw the record of `message_id` (a delivery that failed after it): a
+/// tombstone line, since day logs are never rewritten.
 pub fn forget(layout: &Layout, message_id: &str) {
     if let Some(path) = layout.outbox(message_id) {
         let _ = std::fs::remove_file(path);
     }
+    if is_message_id(message_id) {
+        let tomb = json!({"schema_version": 1, "message_id": message_id, "forgotten": true});
+        let _ = append(layout, &tomb);
+    }
 }
 
-/// The record of `message_id`, if any.
+fn append(layout: &Layout, record: &Value) -> io::Result<()> {
+    let mut line = record.to_string().into_bytes();
+    line.push(b'\n');
+    let day = daylog::day_of_ms(crate::clock::now_ms());
+    daylog::append(&layout.outbox_dir(), day, &line)
+}
+
+/// The record of `message_id`, if any: in a file of its own (the layout
+/// before day logs), else in the day logs of the retention window.
 pub fn read(layout: &Layout, message_id: &str) -> Option<Sent> {
-    let path = layout.outbox(message_id)?;
-    let bytes = file::read_all(&path).ok().flatten()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    if !is_message_id(message_id) {
+        return None;
+    }
+    if let Some(path) = layout.outbox(message_id)
+        && let Ok(Some(bytes)) = file::read_all(&path)
+        && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+    {
+        return parse(message_id, &v);
+    }
+    let dir = layout.outbox_dir();
+    let mut guard = INDEX.lock().unwrap_or_else(|p| p.into_inner());
+    let index = guard
+        .get_or_insert_with(HashMap::new)
+        .entry(dir.clone())
+        .or_default();
+    index.lookup(&dir, crate::clock::now_ms(), KEEP_DAYS, message_id, fold)
+}
+
+/// Fold one day-log line: the first record of an id wins until a tombstone
+/// withdraws it.
+fn fold(map: &mut HashMap<String, Sent>, v: &Value) {
+    let Some(id) = v.get("message_id").and_then(Value::as_str) else {
+        return;
+    };
+    if v.get("forgotten").and_then(Value::as_bool) == Some(true) {
+        map.remove(id);
+    } else if !map.contains_key(id)
+        && let Some(sent) = parse(id, v)
+    {
+        map.insert(id.to_string(), sent);
+    }
+}
+
+/// A record of `message_id` of our schema, else `None`.
+fn parse(message_id: &str, v: &Value) -> Option<Sent> {
     if v.get("schema_version").and_then(Value::as_i64) != Some(1)
         || v.get("message_id").and_then(Value::as_str) != Some(message_id)
     {
@@ -106,9 +166,12 @@ pub fn read(layout: &Layout, message_id: &str) -> Option<Sent> {
     })
 }
 
-/// Remove records older than `retention` (see [`file::gc_records`]).
+/// Remove day logs and record files older than `retention` (see
+/// [`file::gc_records`]).
 pub fn gc(layout: &Layout, now_ms: i64, retention: Duration) -> usize {
-    file::gc_records(&layout.outbox_dir(), now_ms, retention)
+    let days = (retention.as_secs() / 86_400) as i64;
+    daylog::gc(&layout.outbox_dir(), now_ms, days)
+        + file::gc_records(&layout.outbox_dir(), now_ms, retention)
 }
 
 #[cfg(test)]
@@ -117,15 +180,51 @@ mod tests {
     use crate::store::message::NewMessage;
 
     #[test]
-    fn round_trip_write_once_and_forget() {
+    fn round_trip_first_wins_and_forget() {
         let tmp = tempfile::tempdir().unwrap();
         let l = Layout::at(tmp.path().join(".oxtail"));
         let m = Message::build("hi", Some("from-s"), &NewMessage::default());
         let sent = Sent::of(&m, Some("to-s"), 77);
         assert!(record(&l, &sent).unwrap());
-        assert!(!record(&l, &Sent::of(&m, None, 1)).unwrap());
-        assert_eq!(read(&l, m.id().unwrap()), Some(sent));
+        assert!(record(&l, &Sent::of(&m, None, 1)).unwrap());
+        assert_eq!(
+            read(&l, m.id().unwrap()),
+            Some(sent.clone()),
+            "the first wins"
+        );
         forget(&l, m.id().unwrap());
         assert_eq!(read(&l, m.id().unwrap()), None);
+        assert!(
+            !record(
+                &l,
+                &Sent {
+                    message_id: "../x".into(),
+                    ..sent
+                }
+            )
+            .unwrap()
+        );
+        // One day log, no file per message.
+        let names: Vec<String> = std::fs::read_dir(l.outbox_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].ends_with(".jsonl"));
+    }
+
+    #[test]
+    fn a_record_in_a_file_of_its_own_is_still_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let l = Layout::at(tmp.path().join(".oxtail"));
+        let m = Message::build("hi", Some("from-s"), &NewMessage::default());
+        let sent = Sent::of(&m, Some("to-s"), 77);
+        std::fs::create_dir_all(l.outbox_dir()).unwrap();
+        std::fs::write(
+            l.outbox(m.id().unwrap()).unwrap(),
+            sent.to_json().to_string(),
+        )
+        .unwrap();
+        assert_eq!(read(&l, m.id().unwrap()), Some(sent));
     }
 }

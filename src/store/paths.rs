@@ -120,8 +120,9 @@ impl Layout {
         self.root.join("receipts")
     }
 
-    /// `receipts/<message id>`: the write-once delivery receipt of a message
-    /// (the original's later layout). `None` unless `id` is a message id.
+    /// `receipts/<message id>`: a delivery receipt in its own file (the
+    /// original's later layout, and ours before day logs; still read, no
+    /// longer written). `None` unless `id` is a message id.
     pub fn receipt(&self, message_id: &str) -> Option<PathBuf> {
         is_message_id(message_id).then(|| self.receipts_dir().join(message_id))
     }
@@ -130,8 +131,9 @@ impl Layout {
         self.root.join("outbox")
     }
 
-    /// `outbox/<message id>`: the sender's write-once record of a message it
-    /// sent. `None` unless `id` is a message id.
+    /// `outbox/<message id>`: a sent-message record in its own file (the
+    /// original's later layout, and ours before day logs; still read, no
+    /// longer written). `None` unless `id` is a message id.
     pub fn outbox(&self, message_id: &str) -> Option<PathBuf> {
         is_message_id(message_id).then(|| self.outbox_dir().join(message_id))
     }
@@ -258,6 +260,22 @@ fn tighten(path: &Path, meta: &fs::Metadata, mode: u32) -> io::Result<()> {
         fs::set_permissions(path, fs::Permissions::from_mode(current & mode))?;
     }
     Ok(())
+}
+
+/// `<dir>/<day>.jsonl`: the day log of UTC day `day` (whole days since the
+/// epoch) in `dir` (`receipts/`, `outbox/`; module `daylog`). The hooks build
+/// the same name.
+pub fn day_log(dir: &Path, day: i64) -> PathBuf {
+    dir.join(format!("{day}.jsonl"))
+}
+
+/// The day of a day log's file name (`<digits>.jsonl`), else `None`.
+pub fn day_log_day(name: &str) -> Option<i64> {
+    let digits = name.strip_suffix(".jsonl")?;
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 #[cfg(test)]

@@ -1,39 +1,44 @@
-//! Delivery receipts: `~/.oxtail/receipts/<message id>`, one JSON object per
-//! file, written by the receiving side at the moment a message entered the
-//! agent's context — by the hooks after they printed it, by `read_my_messages`
-//! and `ask_peer` after their answer reached stdout.
+//! Delivery receipts: one JSON line per message, recorded by the receiving
+//! side at the moment the message entered the agent's context — by the hooks
+//! after they printed it, by `read_my_messages` and `ask_peer` after their
+//! answer reached stdout — in the day log `~/.oxtail/receipts/<day>.jsonl`
+//! (module `daylog`; the hooks append to the same file, one line per write).
+//! A receipt in a file of its own, `receipts/<message id>` (the original's
+//! later layout, and ours before day logs), is still read.
 //!
-//! The layout and the first five keys are the original's later versions'
-//! (`schema_version`, `message_id`, `delivered_at` in seconds, `via`,
-//! `recipient_session_id`), so a later Node peer reads our receipts and we read
-//! theirs; ours add `delivered_at_ms`, `recipient_server_pid` and, for hooks,
+//! The first five keys are the original's later versions' (`schema_version`,
+//! `message_id`, `delivered_at` in seconds, `via`, `recipient_session_id`);
+//! ours add `delivered_at_ms`, `recipient_server_pid` and, for hooks,
 //! `hook_event`.
 //!
 //! Invariants defended:
 //! - a receipt is written only after the delivery happened, never before: a
 //!   receipt never claims a delivery that did not happen (the writers order it;
 //!   this module only publishes);
-//! - write-once: the first receipt of an id wins (exclusive create in Rust,
-//!   noclobber in the hooks); a duplicate delivery of the same id (the
-//!   documented crash residue) never rewrites it;
-//! - only 16-hex message ids become file names; a record whose `message_id`
-//!   differs from its file name is ignored;
-//! - a receipt file that exists but does not parse (a hook killed between
-//!   creating and writing it — it creates only after printing) still means
+//! - the first receipt of an id wins: a writer skips ids already known, and a
+//!   reader keeps the earliest line, so a duplicate delivery of the same id
+//!   (the documented crash residue) never changes it;
+//! - only 16-hex message ids are recorded; a record whose `message_id`
+//!   differs from the id asked for is no receipt;
+//! - a receipt file of its own that exists but does not parse (a hook of the
+//!   earlier layout killed between creating and writing it) still means
 //!   "delivered", with the details unknown;
-//! - retention is bounded: receipts older than [`RETENTION`] (7 days, by
-//!   mtime) are removed by [`gc`]. Seven days is the original's figure, long
+//! - retention is bounded: day logs and receipt files older than [`RETENTION`]
+//!   (7 days) are removed by [`gc`]. Seven days is the original's figure, long
 //!   enough for any sender to ask about a message it sent this week, and it
-//!   bounds the directory to a week of traffic.
+//!   bounds the store to a week of traffic.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::file;
-use super::paths::Layout;
+use super::paths::{Layout, is_message_id};
+use super::{daylog, file};
 
 /// How long receipts (and outbox records) are kept.
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -118,20 +123,82 @@ impl Receipt {
     }
 }
 
-/// Publish `receipt` unless one already exists. `Ok(false)` = it did (or the
-/// id is not a message id: nothing to record).
+/// Retention in whole days of day logs.
+const KEEP_DAYS: i64 = (RETENTION.as_secs() / 86_400) as i64;
+
+/// This process's view of the receipt logs, per store directory.
+static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index<Receipt>>>> = Mutex::new(None);
+
+/// Publish `receipt` unless one is already known. `Ok(false)` = it was (or
+/// the id is not a message id: nothing to record).
 pub fn record(layout: &Layout, receipt: &Receipt) -> io::Result<bool> {
-    let Some(path) = layout.receipt(&receipt.message_id) else {
-        return Ok(false);
-    };
-    let text = receipt.to_json().to_string();
-    file::create_record(&layout.receipts_dir(), &path, text.as_bytes())
+    Ok(record_many(layout, std::slice::from_ref(receipt))? == 1)
 }
 
-/// The receipt of `message_id`, if one exists (see the module doc for a file
-/// that exists but does not parse). A receipt for another id, or of another
-/// schema, is no receipt.
+/// Publish every receipt of `receipts` not already known, in one append to
+/// the day log of the first one's delivery. Returns how many were written.
+pub fn record_many(layout: &Layout, receipts: &[Receipt]) -> io::Result<usize> {
+    let Some(first) = receipts.first() else {
+        return Ok(0);
+    };
+    let lines = with_index(layout, |known| {
+        let mut lines = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        for r in receipts {
+            if is_message_id(&r.message_id)
+                && !known.contains_key(&r.message_id)
+                && ids.insert(r.message_id.as_str())
+            {
+                lines.extend_from_slice(r.to_json().to_string().as_bytes());
+                lines.push(b'\n');
+            }
+        }
+        (lines, ids.len())
+    });
+    let day = daylog::day_of_ms(first.delivered_at_ms);
+    daylog::append(&layout.receipts_dir(), day, &lines.0)?;
+    Ok(lines.1)
+}
+
+/// Run `f` on every receipt of the day logs, brought up to date first.
+fn with_index<R>(layout: &Layout, f: impl FnOnce(&HashMap<String, Receipt>) -> R) -> R {
+    let dir = layout.receipts_dir();
+    let mut guard = INDEX.lock().unwrap_or_else(|p| p.into_inner());
+    let index = guard
+        .get_or_insert_with(HashMap::new)
+        .entry(dir.clone())
+        .or_default();
+    index.with(&dir, crate::clock::now_ms(), KEEP_DAYS, fold, f)
+}
+
+/// Fold one day-log record into the map: the first receipt of an id wins.
+fn fold(map: &mut HashMap<String, Receipt>, v: &Value) {
+    let Some(id) = v.get("message_id").and_then(Value::as_str) else {
+        return;
+    };
+    if !map.contains_key(id)
+        && let Some(r) = Receipt::from_json(id, v, None)
+    {
+        map.insert(id.to_string(), r);
+    }
+}
+
+/// The receipt of `message_id`, if one exists: in a receipt file of its own
+/// (see the module doc for one that exists but does not parse), else in the
+/// day logs of the retention window. A receipt for another id, or of
+/// another schema, is no receipt.
 pub fn read(layout: &Layout, message_id: &str) -> Option<Receipt> {
+    if !is_message_id(message_id) {
+        return None;
+    }
+    if let Some(r) = read_own_file(layout, message_id) {
+        return Some(r);
+    }
+    with_index(layout, |m| m.get(message_id).cloned())
+}
+
+/// A receipt in its own file `receipts/<id>`.
+fn read_own_file(layout: &Layout, message_id: &str) -> Option<Receipt> {
     let path = layout.receipt(message_id)?;
     let meta = fs::symlink_metadata(&path).ok()?;
     if !meta.is_file() {
@@ -153,10 +220,13 @@ pub fn read(layout: &Layout, message_id: &str) -> Option<Receipt> {
     }
 }
 
-/// Remove receipts older than `retention` (by mtime) and temp files a crashed
-/// writer left (older than an hour). Returns how many files were removed.
+/// Remove day logs older than `retention`, receipt files older than it (by
+/// mtime) and temp files a crashed writer left (older than an hour).
+/// Returns how many files were removed.
 pub fn gc(layout: &Layout, now_ms: i64, retention: Duration) -> usize {
-    file::gc_records(&layout.receipts_dir(), now_ms, retention)
+    let days = (retention.as_secs() / 86_400) as i64;
+    daylog::gc(&layout.receipts_dir(), now_ms, days)
+        + file::gc_records(&layout.receipts_dir(), now_ms, retention)
 }
 
 #[cfg(test)]
@@ -166,7 +236,7 @@ mod tests {
     fn receipt(id: &str) -> Receipt {
         Receipt {
             message_id: id.into(),
-            delivered_at_ms: 1_767_225_600_123,
+            delivered_at_ms: crate::clock::now_ms(),
             via: VIA_HOOK.into(),
             recipient_session_id: Some("s1".into()),
             recipient_server_pid: Some(42),
@@ -174,8 +244,13 @@ mod tests {
         }
     }
 
+    fn log_text(l: &Layout) -> String {
+        let day = daylog::day_of_ms(crate::clock::now_ms());
+        fs::read_to_string(super::super::paths::day_log(&l.receipts_dir(), day)).unwrap()
+    }
+
     #[test]
-    fn round_trip_and_write_once() {
+    fn round_trip_and_first_wins() {
         let tmp = tempfile::tempdir().unwrap();
         let l = Layout::at(tmp.path().join(".oxtail"));
         let r = receipt("0123456789abcdef");
@@ -183,19 +258,29 @@ mod tests {
         let mut later = r.clone();
         later.via = VIA_READ_MY_MESSAGES.into();
         assert!(!record(&l, &later).unwrap(), "the first receipt wins");
-        assert_eq!(read(&l, "0123456789abcdef"), Some(r));
-        let text = fs::read_to_string(l.receipt("0123456789abcdef").unwrap()).unwrap();
-        assert!(text.starts_with(
-            r#"{"schema_version":1,"message_id":"0123456789abcdef","delivered_at":1767225600,"via":"hook","recipient_session_id":"s1""#
-        ));
+        assert_eq!(read(&l, "0123456789abcdef"), Some(r.clone()));
+        let text = log_text(&l);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with(&format!(
+            r#"{{"schema_version":1,"message_id":"0123456789abcdef","delivered_at":{},"via":"hook","recipient_session_id":"s1""#,
+            r.delivered_at_ms / 1000
+        )));
+        // A batch writes only what is new, once each, in one line per receipt.
+        let batch = [
+            receipt("0123456789abcdef"),
+            receipt("1111111111111111"),
+            receipt("1111111111111111"),
+        ];
+        assert_eq!(record_many(&l, &batch).unwrap(), 1);
+        assert_eq!(log_text(&l).lines().count(), 2);
     }
 
     #[test]
-    fn only_message_ids_become_files_and_mismatches_are_ignored() {
+    fn only_message_ids_are_recorded_and_mismatches_are_ignored() {
         let tmp = tempfile::tempdir().unwrap();
         let l = Layout::at(tmp.path().join(".oxtail"));
         assert!(!record(&l, &receipt("../../etc/passwd")).unwrap());
-        assert!(!tmp.path().join(".oxtail/receipts").exists());
+        assert_eq!(read(&l, "../../etc/passwd"), None);
         fs::create_dir_all(l.receipts_dir()).unwrap();
         let other = receipt("1111111111111111").to_json().to_string();
         fs::write(l.receipts_dir().join("2222222222222222"), other).unwrap();
@@ -203,17 +288,24 @@ mod tests {
     }
 
     #[test]
-    fn a_created_but_unwritten_receipt_still_means_delivered() {
+    fn a_receipt_file_of_its_own_is_read_even_when_unwritten() {
         let tmp = tempfile::tempdir().unwrap();
         let l = Layout::at(tmp.path().join(".oxtail"));
         fs::create_dir_all(l.receipts_dir()).unwrap();
+        let r = receipt("5555555555555555");
+        fs::write(
+            l.receipt("5555555555555555").unwrap(),
+            r.to_json().to_string(),
+        )
+        .unwrap();
+        assert_eq!(read(&l, "5555555555555555"), Some(r));
         fs::write(l.receipts_dir().join("3333333333333333"), "").unwrap();
         let r = read(&l, "3333333333333333").unwrap();
         assert_eq!(r.via, VIA_UNKNOWN);
     }
 
     #[test]
-    fn gc_removes_only_old_records() {
+    fn gc_removes_only_old_logs_and_records() {
         let tmp = tempfile::tempdir().unwrap();
         let l = Layout::at(tmp.path().join(".oxtail"));
         record(&l, &receipt("4444444444444444")).unwrap();
@@ -221,7 +313,11 @@ mod tests {
         let now = crate::clock::now_ms();
         assert_eq!(gc(&l, now, RETENTION), 0);
         assert_eq!(
-            gc(&l, now + RETENTION.as_millis() as i64 + 1000, RETENTION),
+            gc(
+                &l,
+                now + RETENTION.as_millis() as i64 + 86_400_000,
+                RETENTION
+            ),
             1
         );
         assert_eq!(read(&l, "4444444444444444"), None);

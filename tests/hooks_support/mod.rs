@@ -324,3 +324,19 @@ pub fn message_ids(text: &str) -> Vec<String> {
         .map(|s| s.chars().take_while(char::is_ascii_hexdigit).collect())
         .collect()
 }
+
+/// Today's receipt day log of `layout` (`store::daylog`).
+pub fn receipt_log(layout: &Layout) -> PathBuf {
+    let day = oxtail::store::daylog::day_of_ms(oxtail::clock::now_ms());
+    oxtail::store::paths::day_log(&layout.receipts_dir(), day)
+}
+
+/// Every receipt line of `id` in today's day log, as written.
+pub fn receipt_lines(layout: &Layout, id: &str) -> Vec<serde_json::Value> {
+    fs::read_to_string(receipt_log(layout))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message_id"] == id)
+        .collect()
+}
