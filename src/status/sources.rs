@@ -95,7 +95,7 @@ pub struct Sources<'a> {
     pub asks: &'a dyn AskSource,
 }
 
-/// Receipts from `store::receipts` (`receipts/<message id>`), written by our
+/// Receipts from `store::receipts` (day logs under `receipts/`), written by our
 /// servers and hooks and by the original's later versions; a 0.14 peer
 /// writes none, so what it delivered has no receipt (shown as unknown).
 pub struct StoreReceipts {

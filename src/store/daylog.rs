@@ -102,17 +102,28 @@ struct Cursor {
     offset: u64,
 }
 
-/// What a process learned from one directory's day logs: every record folded
-/// into a map by the caller's `apply`, oldest day first.
+/// Where the line of one record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Loc {
+    day: i64,
+    offset: u64,
+    len: u32,
+}
+
+/// What a process learned from one directory's day logs: for each message
+/// id, where its current record is — the first record of the id, unless a
+/// later withdrawal (`"forgotten":true`) removed it (a record after that
+/// counts again). Records are folded oldest day first. Only locations are
+/// kept (about 24 bytes per message); a lookup reads its one line back.
 #[derive(Debug)]
-pub struct Index<T> {
+pub struct Index {
     first_day: i64,
     /// Every day looked at, with how far its file was read (`None`: absent).
     files: BTreeMap<i64, Option<Cursor>>,
-    map: HashMap<String, T>,
+    map: HashMap<u64, Loc>,
 }
 
-impl<T> Default for Index<T> {
+impl Default for Index {
     fn default() -> Self {
         Index {
             first_day: i64::MIN,
@@ -122,74 +133,55 @@ impl<T> Default for Index<T> {
     }
 }
 
-impl<T: Clone> Index<T> {
-    /// [`Index::with`] returning the value of `key`.
-    pub fn lookup(
-        &mut self,
-        dir: &Path,
-        now_ms: i64,
-        keep_days: i64,
-        key: &str,
-        apply: impl Fn(&mut HashMap<String, T>, &serde_json::Value),
-    ) -> Option<T> {
-        self.with(dir, now_ms, keep_days, apply, |m| m.get(key).cloned())
-    }
-}
-
-impl<T> Index<T> {
+impl Index {
     /// Bring the index up to date with `dir`'s logs of the `keep_days` days
     /// before `now_ms`'s day through the next day (a writer's clock may run
-    /// ahead), then hand the map to `f`. `apply(map, record)` folds one
-    /// parsed line into the map. Days before yesterday, once looked at, are
-    /// not looked at again (nobody writes a day log of the past).
-    pub fn with<R>(
-        &mut self,
-        dir: &Path,
-        now_ms: i64,
-        keep_days: i64,
-        apply: impl Fn(&mut HashMap<String, T>, &serde_json::Value),
-        f: impl FnOnce(&HashMap<String, T>) -> R,
-    ) -> R {
+    /// ahead). Days before yesterday, once looked at, are not looked at
+    /// again (nobody writes a day log of the past).
+    pub fn refresh(&mut self, dir: &Path, now_ms: i64, keep_days: i64) {
         let today = day_of_ms(now_ms);
         let first = today - keep_days;
-        if first != self.first_day || !self.refresh(dir, first, today, &apply) {
+        if first != self.first_day || !self.catch_up(dir, first, today) {
             self.first_day = first;
             self.files.clear();
             self.map.clear();
-            self.refresh(dir, first, today, &apply);
+            self.catch_up(dir, first, today);
         }
-        f(&self.map)
+    }
+
+    /// Whether a record of `message_id` is known (as of the last refresh).
+    pub fn contains(&self, message_id: &str) -> bool {
+        id_key(message_id.as_bytes()).is_some_and(|k| self.map.contains_key(&k))
+    }
+
+    /// The current record of `message_id` (as of the last refresh), read
+    /// back from its day log.
+    pub fn record(&self, dir: &Path, message_id: &str) -> Option<serde_json::Value> {
+        let loc = self.map.get(&id_key(message_id.as_bytes())?)?;
+        let f = open_regular(&paths::day_log(dir, loc.day))?;
+        let mut buf = vec![0u8; loc.len as usize];
+        let n = read_at_most(&f, &mut buf, loc.offset).ok()?;
+        let v = parse_line(&buf[..n])?;
+        (v.get("message_id").and_then(serde_json::Value::as_str) == Some(message_id)).then_some(v)
     }
 
     /// Read what was appended since the last look. False when a file read
     /// before was replaced, shrank or vanished (the caller rebuilds).
-    fn refresh(
-        &mut self,
-        dir: &Path,
-        first: i64,
-        today: i64,
-        apply: &impl Fn(&mut HashMap<String, T>, &serde_json::Value),
-    ) -> bool {
+    fn catch_up(&mut self, dir: &Path, first: i64, today: i64) -> bool {
         for day in first..=today + 1 {
             let known = self.files.get(&day).copied();
             if day < today - 1 && known.is_some() {
                 continue;
             }
             let known = known.flatten();
-            let path = paths::day_log(dir, day);
-            let opened = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(&path)
-                .and_then(|f| f.metadata().map(|m| (f, m)));
-            let (f, meta) = match opened {
-                Ok((f, meta)) if meta.is_file() => (f, meta),
-                _ if known.is_some() => return false,
-                _ => {
-                    self.files.insert(day, None);
-                    continue;
+            let Some(f) = open_regular(&paths::day_log(dir, day)) else {
+                if known.is_some() {
+                    return false;
                 }
+                self.files.insert(day, None);
+                continue;
             };
+            let Ok(meta) = f.metadata() else { continue };
             let mut cur = known.unwrap_or(Cursor {
                 dev: meta.dev(),
                 ino: meta.ino(),
@@ -205,10 +197,11 @@ impl<T> Index<T> {
                 };
                 buf.truncate(n);
                 let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+                let mut at = 0usize;
                 for line in buf[..whole].split(|&b| b == b'\n') {
-                    if let Some(v) = parse_line(line) {
-                        apply(&mut self.map, &v);
-                    }
+                    let offset = cur.offset + at as u64;
+                    at += line.len() + 1;
+                    self.fold(day, offset, line);
                 }
                 cur.offset += whole as u64;
             }
@@ -216,7 +209,67 @@ impl<T> Index<T> {
         }
         true
     }
+
+    fn fold(&mut self, day: i64, offset: u64, line: &[u8]) {
+        let Ok(len) = u32::try_from(line.len()) else {
+            return;
+        };
+        let Some((key, withdraw)) = classify(line) else {
+            return;
+        };
+        if withdraw {
+            self.map.remove(&key);
+        } else {
+            self.map.entry(key).or_insert(Loc { day, offset, len });
+        }
+    }
 }
+
+/// The day log at `path`, opened for reading if it is a regular file
+/// (never through a symlink, never blocking on a fifo).
+fn open_regular(path: &Path) -> Option<fs::File> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
+}
+
+/// A 16-hex message id as a number.
+fn id_key(id: &[u8]) -> Option<u64> {
+    if id.len() != 16 || !id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(id).ok()?, 16).ok()
+}
+
+/// The message id of a record line and whether it withdraws the id's
+/// record. Our writers all start a line with [`ID_PREFIX`] and write a
+/// withdrawal as exactly `<prefix><id>","forgotten":true}`; anything else is
+/// parsed as JSON (a record glued to a torn one is taken from its start).
+fn classify(line: &[u8]) -> Option<(u64, bool)> {
+    let line = match memchr::memmem::rfind(line, RECORD_START) {
+        Some(start) if start > 0 => &line[start..],
+        _ => line,
+    };
+    if let Some(rest) = line.strip_prefix(ID_PREFIX)
+        && rest.len() > 16
+        && rest[16] == b'"'
+        && let Some(key) = id_key(&rest[..16])
+    {
+        return Some((key, &rest[16..] == WITHDRAWN_TAIL));
+    }
+    let v = parse_line(line)?;
+    let key = id_key(v.get("message_id")?.as_str()?.as_bytes())?;
+    let withdraw = v.get("forgotten").and_then(serde_json::Value::as_bool) == Some(true);
+    Some((key, withdraw))
+}
+
+/// How our writers start every record line.
+const ID_PREFIX: &[u8] = b"{\"schema_version\":1,\"message_id\":\"";
+/// What follows the id in a withdrawal line.
+const WITHDRAWN_TAIL: &[u8] = b"\",\"forgotten\":true}";
 
 fn read_at_most(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut got = 0;
@@ -249,74 +302,84 @@ fn parse_line(line: &[u8]) -> Option<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
-
-    fn first_wins(map: &mut HashMap<String, String>, v: &Value) {
-        if let (Some(k), Some(x)) = (v["k"].as_str(), v["x"].as_str()) {
-            map.entry(k.to_string()).or_insert_with(|| x.to_string());
-        }
-    }
 
     const NOW: i64 = 20_000 * DAY_MS + 5_000;
+    const A: &str = "000000000000000a";
+    const B: &str = "000000000000000b";
+
+    fn rec(id: &str, x: &str) -> String {
+        format!("{{\"schema_version\":1,\"message_id\":\"{id}\",\"x\":\"{x}\"}}\n")
+    }
+
+    fn x_of(ix: &Index, dir: &Path, id: &str) -> Option<String> {
+        ix.record(dir, id)
+            .map(|v| v["x"].as_str().unwrap_or_default().to_string())
+    }
 
     #[test]
     fn appends_are_found_incrementally_and_the_first_record_wins() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("log");
         let mut ix = Index::default();
-        assert_eq!(ix.lookup(&dir, NOW, 7, "a", first_wins), None);
-        append(&dir, 20_000, b"{\"k\":\"a\",\"x\":\"1\"}\n").unwrap();
-        assert_eq!(
-            ix.lookup(&dir, NOW, 7, "a", first_wins).as_deref(),
-            Some("1")
-        );
+        ix.refresh(&dir, NOW, 7);
+        assert!(!ix.contains(A));
+        append(&dir, 20_000, rec(A, "1").as_bytes()).unwrap();
+        ix.refresh(&dir, NOW, 7);
+        assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("1"));
+        append(&dir, 20_000, (rec(A, "2") + &rec(B, "3")).as_bytes()).unwrap();
+        ix.refresh(&dir, NOW, 7);
+        assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("1"));
+        assert_eq!(x_of(&ix, &dir, B).as_deref(), Some("3"));
+        // An older day's record of the same id is older: it wins.
+        append(&dir, 19_999, rec(B, "0").as_bytes()).unwrap();
+        let mut fresh = Index::default();
+        fresh.refresh(&dir, NOW, 7);
+        assert_eq!(x_of(&fresh, &dir, B).as_deref(), Some("0"));
+        let mode = fs::metadata(paths::day_log(&dir, 20_000)).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_withdrawal_removes_the_record_and_a_later_one_counts_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let tomb = format!("{{\"schema_version\":1,\"message_id\":\"{A}\",\"forgotten\":true}}\n");
+        append(&dir, 20_000, (rec(A, "1") + &tomb).as_bytes()).unwrap();
+        let mut ix = Index::default();
+        ix.refresh(&dir, NOW, 7);
+        assert!(!ix.contains(A));
+        append(&dir, 20_000, rec(A, "2").as_bytes()).unwrap();
+        ix.refresh(&dir, NOW, 7);
+        assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("2"));
+        // Another writer's key order is parsed, not matched.
         append(
             &dir,
             20_000,
-            b"{\"k\":\"a\",\"x\":\"2\"}\n{\"k\":\"b\",\"x\":\"3\"}\n",
+            format!("{{\"message_id\":\"{B}\",\"x\":\"9\"}}\n").as_bytes(),
         )
         .unwrap();
-        assert_eq!(
-            ix.lookup(&dir, NOW, 7, "a", first_wins).as_deref(),
-            Some("1")
-        );
-        assert_eq!(
-            ix.lookup(&dir, NOW, 7, "b", first_wins).as_deref(),
-            Some("3")
-        );
-        // An older day's record of the same key is older: it wins.
-        append(&dir, 19_999, b"{\"k\":\"b\",\"x\":\"0\"}\n").unwrap();
-        let mut fresh = Index::default();
-        assert_eq!(
-            fresh.lookup(&dir, NOW, 7, "b", first_wins).as_deref(),
-            Some("0")
-        );
-        let mode = fs::metadata(paths::day_log(&dir, 20_000)).unwrap().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        ix.refresh(&dir, NOW, 7);
+        assert!(ix.contains(B));
     }
 
     #[test]
     fn a_partial_line_waits_and_a_glued_line_is_recovered() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("log");
-        let mut ix = Index::default();
         fs::create_dir(&dir).unwrap();
         // A torn record, then one glued to it, not yet ended.
-        fs::write(
-            paths::day_log(&dir, 20_000),
-            b"{\"schema_version\":1,\"k\":\"t\",\"x\"{\"schema_version\":1,\"k\":\"c\",\"x\":\"4\"}",
-        )
-        .unwrap();
-        assert_eq!(
-            ix.lookup(&dir, NOW, 7, "c", first_wins),
-            None,
-            "no newline yet"
+        let glued = format!(
+            "{{\"schema_version\":1,\"message_id\":\"{B}\",\"x\"{}",
+            rec(A, "4")
         );
+        fs::write(paths::day_log(&dir, 20_000), glued.trim_end()).unwrap();
+        let mut ix = Index::default();
+        ix.refresh(&dir, NOW, 7);
+        assert!(!ix.contains(A), "no newline yet");
         append(&dir, 20_000, b"\n").unwrap();
-        assert_eq!(
-            ix.lookup(&dir, NOW, 7, "c", first_wins).as_deref(),
-            Some("4")
-        );
+        ix.refresh(&dir, NOW, 7);
+        assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("4"));
+        assert!(!ix.contains(B), "the torn record is lost, not misread");
     }
 
     #[test]
@@ -324,24 +387,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("log");
         let mut ix = Index::default();
-        append(&dir, 19_990, b"{\"k\":\"old\",\"x\":\"1\"}\n").unwrap();
-        append(&dir, 20_000, b"{\"k\":\"a\",\"x\":\"1\"}\n").unwrap();
-        assert_eq!(
-            ix.lookup(&dir, NOW, 7, "old", first_wins),
-            None,
-            "outside the window"
-        );
-        assert!(ix.lookup(&dir, NOW, 7, "a", first_wins).is_some());
+        append(&dir, 19_990, rec(B, "old").as_bytes()).unwrap();
+        append(&dir, 20_000, rec(A, "1").as_bytes()).unwrap();
+        ix.refresh(&dir, NOW, 7);
+        assert!(!ix.contains(B), "outside the window");
+        assert!(ix.contains(A));
         let p = paths::day_log(&dir, 20_000);
         fs::remove_file(&p).unwrap();
         // Replaced by a shorter file (a same-size one with a reused inode
         // number would go unnoticed: nobody but gc removes a day log).
-        append(&dir, 20_000, b"{\"k\":\"z\",\"x\":\"\"}\n").unwrap();
-        assert_eq!(ix.lookup(&dir, NOW, 7, "a", first_wins), None, "rebuilt");
-        assert_eq!(
-            ix.lookup(&dir, NOW, 7, "z", first_wins).as_deref(),
-            Some("")
-        );
+        append(&dir, 20_000, b"{}\n").unwrap();
+        ix.refresh(&dir, NOW, 7);
+        assert!(!ix.contains(A), "rebuilt");
         assert_eq!(gc(&dir, NOW, 7), 1);
         assert!(p.exists() && !paths::day_log(&dir, 19_990).exists());
     }
@@ -352,14 +409,12 @@ mod tests {
         let dir = tmp.path().join("log");
         fs::create_dir(&dir).unwrap();
         let outside = tmp.path().join("outside");
-        fs::write(&outside, "{\"k\":\"s\",\"x\":\"planted\"}\n").unwrap();
+        fs::write(&outside, rec(A, "planted")).unwrap();
         std::os::unix::fs::symlink(&outside, paths::day_log(&dir, 20_000)).unwrap();
-        assert!(append(&dir, 20_000, b"{\"k\":\"q\",\"x\":\"1\"}\n").is_err());
-        assert_eq!(
-            fs::read_to_string(&outside).unwrap(),
-            "{\"k\":\"s\",\"x\":\"planted\"}\n"
-        );
+        assert!(append(&dir, 20_000, rec(B, "1").as_bytes()).is_err());
+        assert_eq!(fs::read_to_string(&outside).unwrap(), rec(A, "planted"));
         let mut ix = Index::default();
-        assert_eq!(ix.lookup(&dir, NOW, 7, "s", first_wins), None);
+        ix.refresh(&dir, NOW, 7);
+        assert!(!ix.contains(A));
     }
 }

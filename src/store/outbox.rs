@@ -70,7 +70,7 @@ impl Sent {
 const KEEP_DAYS: i64 = 7;
 
 /// This process's view of the outbox logs, per store directory.
-static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index<Sent>>>> = Mutex::new(None);
+static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index>>> = Mutex::new(None);
 
 /// Append the record of `sent`. `Ok(false)` = the id is not a message id
 /// (nothing recorded). A second record of an id (a re-delivery) is appended
@@ -120,22 +120,8 @@ pub fn read(layout: &Layout, message_id: &str) -> Option<Sent> {
         .get_or_insert_with(HashMap::new)
         .entry(dir.clone())
         .or_default();
-    index.lookup(&dir, crate::clock::now_ms(), KEEP_DAYS, message_id, fold)
-}
-
-/// Fold one day-log line: the first record of an id wins until a tombstone
-/// withdraws it.
-fn fold(map: &mut HashMap<String, Sent>, v: &Value) {
-    let Some(id) = v.get("message_id").and_then(Value::as_str) else {
-        return;
-    };
-    if v.get("forgotten").and_then(Value::as_bool) == Some(true) {
-        map.remove(id);
-    } else if !map.contains_key(id)
-        && let Some(sent) = parse(id, v)
-    {
-        map.insert(id.to_string(), sent);
-    }
+    index.refresh(&dir, crate::clock::now_ms(), KEEP_DAYS);
+    parse(message_id, &index.record(&dir, message_id)?)
 }
 
 /// A record of `message_id` of our schema, else `None`.

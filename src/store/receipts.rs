@@ -127,7 +127,7 @@ impl Receipt {
 const KEEP_DAYS: i64 = (RETENTION.as_secs() / 86_400) as i64;
 
 /// This process's view of the receipt logs, per store directory.
-static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index<Receipt>>>> = Mutex::new(None);
+static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index>>> = Mutex::new(None);
 
 /// Publish `receipt` unless one is already known. `Ok(false)` = it was (or
 /// the id is not a message id: nothing to record).
@@ -141,12 +141,12 @@ pub fn record_many(layout: &Layout, receipts: &[Receipt]) -> io::Result<usize> {
     let Some(first) = receipts.first() else {
         return Ok(0);
     };
-    let lines = with_index(layout, |known| {
+    let (lines, n) = with_index(layout, |index| {
         let mut lines = Vec::new();
         let mut ids = std::collections::HashSet::new();
         for r in receipts {
             if is_message_id(&r.message_id)
-                && !known.contains_key(&r.message_id)
+                && !index.contains(&r.message_id)
                 && ids.insert(r.message_id.as_str())
             {
                 lines.extend_from_slice(r.to_json().to_string().as_bytes());
@@ -156,31 +156,20 @@ pub fn record_many(layout: &Layout, receipts: &[Receipt]) -> io::Result<usize> {
         (lines, ids.len())
     });
     let day = daylog::day_of_ms(first.delivered_at_ms);
-    daylog::append(&layout.receipts_dir(), day, &lines.0)?;
-    Ok(lines.1)
+    daylog::append(&layout.receipts_dir(), day, &lines)?;
+    Ok(n)
 }
 
-/// Run `f` on every receipt of the day logs, brought up to date first.
-fn with_index<R>(layout: &Layout, f: impl FnOnce(&HashMap<String, Receipt>) -> R) -> R {
+/// Run `f` on this process's index of the receipt logs, brought up to date.
+fn with_index<R>(layout: &Layout, f: impl FnOnce(&daylog::Index) -> R) -> R {
     let dir = layout.receipts_dir();
     let mut guard = INDEX.lock().unwrap_or_else(|p| p.into_inner());
     let index = guard
         .get_or_insert_with(HashMap::new)
         .entry(dir.clone())
         .or_default();
-    index.with(&dir, crate::clock::now_ms(), KEEP_DAYS, fold, f)
-}
-
-/// Fold one day-log record into the map: the first receipt of an id wins.
-fn fold(map: &mut HashMap<String, Receipt>, v: &Value) {
-    let Some(id) = v.get("message_id").and_then(Value::as_str) else {
-        return;
-    };
-    if !map.contains_key(id)
-        && let Some(r) = Receipt::from_json(id, v, None)
-    {
-        map.insert(id.to_string(), r);
-    }
+    index.refresh(&dir, crate::clock::now_ms(), KEEP_DAYS);
+    f(index)
 }
 
 /// The receipt of `message_id`, if one exists: in a receipt file of its own
@@ -194,7 +183,10 @@ pub fn read(layout: &Layout, message_id: &str) -> Option<Receipt> {
     if let Some(r) = read_own_file(layout, message_id) {
         return Some(r);
     }
-    with_index(layout, |m| m.get(message_id).cloned())
+    let v = with_index(layout, |index| {
+        index.record(&layout.receipts_dir(), message_id)
+    })?;
+    Receipt::from_json(message_id, &v, None)
 }
 
 /// A receipt in its own file `receipts/<id>`.
