@@ -174,11 +174,24 @@ impl Index {
                 continue;
             }
             let known = known.flatten();
-            let Some(f) = open_regular(&paths::day_log(dir, day)) else {
+            let path = paths::day_log(dir, day);
+            // One lstat when nothing was appended; open only to read more.
+            let Some(seen) = fs::symlink_metadata(&path)
+                .ok()
+                .filter(fs::Metadata::is_file)
+            else {
                 if known.is_some() {
                     return false;
                 }
                 self.files.insert(day, None);
+                continue;
+            };
+            if known
+                .is_some_and(|c| (c.dev, c.ino, c.offset) == (seen.dev(), seen.ino(), seen.len()))
+            {
+                continue;
+            }
+            let Some(f) = open_regular(&path) else {
                 continue;
             };
             let Ok(meta) = f.metadata() else { continue };
