@@ -30,8 +30,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::paths;
 
@@ -160,7 +161,7 @@ impl Index {
         let loc = self.map.get(&id_key(message_id.as_bytes())?)?;
         let f = open_regular(&paths::day_log(dir, loc.day))?;
         let mut buf = vec![0u8; loc.len as usize];
-        let n = read_at_most(&f, &mut buf, loc.offset).ok()?;
+        let n = super::file::read_at_most(&f, &mut buf, loc.offset).ok()?;
         let v = parse_line(&buf[..n])?;
         (v.get("message_id").and_then(serde_json::Value::as_str) == Some(message_id)).then_some(v)
     }
@@ -205,7 +206,7 @@ impl Index {
             }
             if meta.len() > cur.offset {
                 let mut buf = vec![0u8; (meta.len() - cur.offset) as usize];
-                let Ok(n) = read_at_most(&f, &mut buf, cur.offset) else {
+                let Ok(n) = super::file::read_at_most(&f, &mut buf, cur.offset) else {
                     continue;
                 };
                 buf.truncate(n);
@@ -235,6 +236,39 @@ impl Index {
         } else {
             self.map.entry(key).or_insert(Loc { day, offset, len });
         }
+    }
+}
+
+/// One [`Index`] per directory for the whole process; a store module keeps
+/// one of these in a `static`.
+pub struct Indexes(Mutex<Option<HashMap<PathBuf, Index>>>);
+
+impl Default for Indexes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Indexes {
+    pub const fn new() -> Self {
+        Indexes(Mutex::new(None))
+    }
+
+    /// Run `f` on `dir`'s index, brought up to date (see [`Index::refresh`]).
+    pub fn with<R>(
+        &self,
+        dir: &Path,
+        now_ms: i64,
+        keep_days: i64,
+        f: impl FnOnce(&Index) -> R,
+    ) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let index = guard
+            .get_or_insert_with(HashMap::new)
+            .entry(dir.to_path_buf())
+            .or_default();
+        index.refresh(dir, now_ms, keep_days);
+        f(index)
     }
 }
 
@@ -283,19 +317,6 @@ fn classify(line: &[u8]) -> Option<(u64, bool)> {
 const ID_PREFIX: &[u8] = b"{\"schema_version\":1,\"message_id\":\"";
 /// What follows the id in a withdrawal line.
 const WITHDRAWN_TAIL: &[u8] = b"\",\"forgotten\":true}";
-
-fn read_at_most(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match f.read_at(&mut buf[got..], offset + got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
 
 /// One record of a line, or of the last record start in a glued line.
 fn parse_line(line: &[u8]) -> Option<serde_json::Value> {

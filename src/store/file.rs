@@ -341,15 +341,7 @@ pub fn read_tail(path: &Path, min_lines: usize) -> StoreResult<Option<Vec<u8>>> 
     loop {
         let start = len.saturating_sub(chunk);
         let mut buf = vec![0u8; (len - start) as usize];
-        let mut got = 0;
-        while got < buf.len() {
-            match f.read_at(&mut buf[got..], start + got as u64) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StoreError::io("read", path, e)),
-            }
-        }
+        let got = read_at_most(&f, &mut buf, start).map_err(|e| StoreError::io("read", path, e))?;
         buf.truncate(got);
         if start == 0 {
             return Ok(Some(buf));
@@ -412,6 +404,22 @@ pub fn join_lines<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// Read from `offset` until `buf` is full or the file ends; how many bytes
+/// came (a short count means end of file).
+pub(super) fn read_at_most(f: &fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(test)]

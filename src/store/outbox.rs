@@ -17,10 +17,7 @@
 //! differs from the id asked for is no record; retention is the receipts'
 //! seven days ([`gc`]).
 
-use std::collections::HashMap;
 use std::io;
-use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -70,7 +67,7 @@ impl Sent {
 const KEEP_DAYS: i64 = 7;
 
 /// This process's view of the outbox logs, per store directory.
-static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index>>> = Mutex::new(None);
+static INDEX: daylog::Indexes = daylog::Indexes::new();
 
 /// Append the record of `sent`. `Ok(false)` = the id is not a message id
 /// (nothing recorded). A second record of an id (a re-delivery) is appended
@@ -115,13 +112,10 @@ pub fn read(layout: &Layout, message_id: &str) -> Option<Sent> {
         return parse(message_id, &v);
     }
     let dir = layout.outbox_dir();
-    let mut guard = INDEX.lock().unwrap_or_else(|p| p.into_inner());
-    let index = guard
-        .get_or_insert_with(HashMap::new)
-        .entry(dir.clone())
-        .or_default();
-    index.refresh(&dir, crate::clock::now_ms(), KEEP_DAYS);
-    parse(message_id, &index.record(&dir, message_id)?)
+    let v = INDEX.with(&dir, crate::clock::now_ms(), KEEP_DAYS, |index| {
+        index.record(&dir, message_id)
+    })?;
+    parse(message_id, &v)
 }
 
 /// A record of `message_id` of our schema, else `None`.

@@ -28,11 +28,8 @@
 //!   enough for any sender to ask about a message it sent this week, and it
 //!   bounds the store to a week of traffic.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -127,7 +124,7 @@ impl Receipt {
 const KEEP_DAYS: i64 = (RETENTION.as_secs() / 86_400) as i64;
 
 /// This process's view of the receipt logs, per store directory.
-static INDEX: Mutex<Option<HashMap<PathBuf, daylog::Index>>> = Mutex::new(None);
+static INDEX: daylog::Indexes = daylog::Indexes::new();
 
 /// Publish `receipt` unless one is already known. `Ok(false)` = it was (or
 /// the id is not a message id: nothing to record).
@@ -162,14 +159,7 @@ pub fn record_many(layout: &Layout, receipts: &[Receipt]) -> io::Result<usize> {
 
 /// Run `f` on this process's index of the receipt logs, brought up to date.
 fn with_index<R>(layout: &Layout, f: impl FnOnce(&daylog::Index) -> R) -> R {
-    let dir = layout.receipts_dir();
-    let mut guard = INDEX.lock().unwrap_or_else(|p| p.into_inner());
-    let index = guard
-        .get_or_insert_with(HashMap::new)
-        .entry(dir.clone())
-        .or_default();
-    index.refresh(&dir, crate::clock::now_ms(), KEEP_DAYS);
-    f(index)
+    INDEX.with(&layout.receipts_dir(), crate::clock::now_ms(), KEEP_DAYS, f)
 }
 
 /// The receipt of `message_id`, if one exists: in a receipt file of its own
