@@ -17,7 +17,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -341,21 +341,5 @@ fn write_files(layout: &Layout, bin: Option<&Path>) -> io::Result<()> {
 }
 
 fn write_one(layout: &Layout, file: &str, text: &[u8]) -> io::Result<()> {
-    let target = layout.hook(file);
-    let tmp = layout.hook(&format!(".{file}.tmp-{}", crate::store::lock::new_token()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(SCRIPT_MODE)
-            .open(&tmp)?;
-        io::Write::write_all(&mut f, text)?;
-        f.set_permissions(fs::Permissions::from_mode(SCRIPT_MODE))?;
-        f.sync_all()?;
-        fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    super::setup::config_file::replace(&layout.hook(file), text, SCRIPT_MODE)
 }
