@@ -16,33 +16,20 @@
 //! and leave no marker or reclaimer file behind.
 
 mod fault_support;
+mod store_support;
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use oxtail::store::lock::{self, LockKind, LockOptions};
 
-use fault_support::{env_num, figure};
-
-fn side(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn backdate(path: &Path, secs: u64) {
-    let t = SystemTime::now() - Duration::from_secs(secs);
-    fs::File::open(path)
-        .unwrap()
-        .set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
-        .unwrap();
-}
+use fault_support::{dead_pid, env_num, figure};
+use store_support::{backdate, side};
 
 /// Counts of one crowd run.
 struct Crowd {
@@ -157,14 +144,6 @@ fn a_crowd_clearing_an_ownerless_stale_lock_never_makes_two_holders() {
         false,
     );
     assert_eq!(overlaps, 0, "two holders held the lock at once");
-}
-
-/// A pid that existed a moment ago and exists no more (reaped).
-fn dead_pid() -> u32 {
-    let mut c = Command::new("true").spawn().unwrap();
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
 }
 
 #[test]

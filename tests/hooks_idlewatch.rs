@@ -35,6 +35,8 @@ fn spawn(h: &Home, awk: &Awk, env: &[(&str, &str)], stderr: Stdio) -> Child {
     cmd.arg(asset(WATCH))
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", awk.dir.display()))
+        // The variant under test, not the mawk the hooks prefer.
+        .env("OXTAIL_HOOK_AWK", "awk")
         .env("HOME", h.path())
         .env("CLAUDE_CODE_ENTRYPOINT", "cli")
         .stdin(Stdio::piped())

@@ -126,13 +126,10 @@ pub fn spawn_role(
     cmd.spawn().expect("re-exec test binary")
 }
 
-/// A pid that existed a moment ago and exists no more (spawned and reaped).
-pub fn dead_pid() -> u32 {
-    let mut c = Command::new("true").spawn().expect("true runs");
-    let pid = c.id();
-    c.wait().unwrap();
-    pid
-}
+#[path = "../shared/process.rs"]
+mod process;
+#[allow(unused_imports)]
+pub use process::dead_pid;
 
 /// What a [`Holder`] holds until it is killed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
