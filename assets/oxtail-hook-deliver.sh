@@ -113,8 +113,7 @@ oxh_write_receipts() {
   [ -n "$day" ] || return 0
   f=$d/$day.jsonl
   { [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; } && return 0
-  # The day's first writer creates it private (one subshell a day).
-  [ -e "$f" ] || (umask 077 && : >>"$f") 2>/dev/null || return 0
+  # Created private by the append below (common.sh set umask 077).
   {
     for line in "${OXH_RECEIPTS[@]}"; do
       id=${line%%$'\t'*}

@@ -428,7 +428,7 @@ fn shipped_hook_hashes_match_the_marker_version() {
         ("sessionstart", "3a00f8096085e8c8"),
         ("idlewatch", "183df30748928208"),
         ("common", "3fa394655feba5d0"),
-        ("deliver", "7f67f6714f0feb54"),
+        ("deliver", "3b65870d4673bcc1"),
         ("awk", "e6249f73fc4185af"),
         ("lock", "11bd46d172f08d7e"),
     ];

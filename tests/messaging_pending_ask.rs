@@ -10,7 +10,6 @@
 mod messaging_support;
 
 use std::process::Child;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -303,8 +302,11 @@ fn an_armed_watcher_is_preferred_over_keystrokes_and_confirms_the_wake() {
     assert_eq!(out["wake_path"], "watcher", "{out}");
     assert_eq!(out["wake_status"], "fired", "{out}");
     assert_eq!(out["pending"], true);
-    let _ = w.wait_with_output();
-    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(
+        w.wait_with_output().unwrap().status.code(),
+        Some(2),
+        "the watcher delivered the question"
+    );
 }
 
 /// `oxtail status` reads the records: the asker shows its open ask, whom it
