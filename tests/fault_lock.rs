@@ -15,6 +15,10 @@
 //! it without waiting out the stale window, still with one holder at a time,
 //! and leave no marker or reclaimer file behind.
 
+// Both support modules include tests/shared/process.rs (fault_support for
+// its Sleeper, store_support for dead_pid); one copy per module is intended.
+#![allow(clippy::duplicate_mod)]
+
 mod fault_support;
 mod store_support;
 
@@ -28,8 +32,8 @@ use std::time::Duration;
 
 use oxtail::store::lock::{self, LockKind, LockOptions};
 
-use fault_support::{dead_pid, env_num, figure};
-use store_support::{backdate, side};
+use fault_support::{env_num, figure};
+use store_support::{backdate, dead_pid, side};
 
 /// Counts of one crowd run.
 struct Crowd {

@@ -33,6 +33,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::paths;
 
@@ -54,45 +55,22 @@ pub fn append(dir: &Path, day: i64, lines: &[u8]) -> io::Result<()> {
         return Ok(());
     }
     let path = paths::day_log(dir, day);
-    let open = || {
-        fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-    };
-    let mut f = match open() {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            paths::ensure_private_dir(dir)?;
-            open()?
-        }
-        Err(e) => return Err(e),
-    };
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
+    let (mut f, _) = super::file::after_mkdir(dir, || {
+        super::file::open_regular_io(
+            &path,
+            fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(paths::FILE_MODE),
+        )
+    })?;
     f.write_all(lines)
 }
 
-/// Remove `dir`'s day logs older than `keep_days` before the day of
-/// `now_ms`. Returns how many were removed.
-pub fn gc(dir: &Path, now_ms: i64, keep_days: i64) -> usize {
-    let Ok(rd) = fs::read_dir(dir) else { return 0 };
-    let oldest = day_of_ms(now_ms) - keep_days;
-    rd.flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(paths::day_log_day)
-                .is_some_and(|d| d < oldest)
-        })
-        .filter(|e| fs::remove_file(e.path()).is_ok())
-        .count()
+/// The oldest day a retention of `retention` keeps at `now_ms` (whole days
+/// before today's; `file::gc_records` removes the day logs before it).
+pub fn first_day(now_ms: i64, retention: Duration) -> i64 {
+    day_of_ms(now_ms) - (retention.as_secs() / 86_400) as i64
 }
 
 /// How far one day file was read.
@@ -135,13 +113,13 @@ impl Default for Index {
 }
 
 impl Index {
-    /// Bring the index up to date with `dir`'s logs of the `keep_days` days
-    /// before `now_ms`'s day through the next day (a writer's clock may run
+    /// Bring the index up to date with `dir`'s logs of the `retention`
+    /// window (see [`first_day`]) through the day after `now_ms`'s (a writer's clock may run
     /// ahead). Days before yesterday, once looked at, are not looked at
     /// again (nobody writes a day log of the past).
-    pub fn refresh(&mut self, dir: &Path, now_ms: i64, keep_days: i64) {
+    pub fn refresh(&mut self, dir: &Path, now_ms: i64, retention: Duration) {
         let today = day_of_ms(now_ms);
-        let first = today - keep_days;
+        let first = first_day(now_ms, retention);
         if first != self.first_day || !self.catch_up(dir, first, today) {
             self.first_day = first;
             self.files.clear();
@@ -259,7 +237,7 @@ impl Indexes {
         &self,
         dir: &Path,
         now_ms: i64,
-        keep_days: i64,
+        retention: Duration,
         f: impl FnOnce(&Index) -> R,
     ) -> R {
         let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -267,7 +245,7 @@ impl Indexes {
             .get_or_insert_with(HashMap::new)
             .entry(dir.to_path_buf())
             .or_default();
-        index.refresh(dir, now_ms, keep_days);
+        index.refresh(dir, now_ms, retention);
         f(index)
     }
 }
@@ -275,20 +253,18 @@ impl Indexes {
 /// The day log at `path`, opened for reading if it is a regular file
 /// (never through a symlink, never blocking on a fifo).
 fn open_regular(path: &Path) -> Option<fs::File> {
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    f.metadata().ok()?.is_file().then_some(f)
+    super::file::open_regular_io(path, fs::OpenOptions::new().read(true))
+        .ok()
+        .map(|(f, _)| f)
 }
 
 /// A 16-hex message id as a number.
 fn id_key(id: &[u8]) -> Option<u64> {
-    if id.len() != 16 || !id.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    let id = std::str::from_utf8(id).ok()?;
+    if !paths::is_message_id(id) {
         return None;
     }
-    u64::from_str_radix(std::str::from_utf8(id).ok()?, 16).ok()
+    u64::from_str_radix(id, 16).ok()
 }
 
 /// The message id of a record line and whether it withdraws the id's
@@ -338,6 +314,7 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 20_000 * DAY_MS + 5_000;
+    const WEEK: Duration = Duration::from_secs(7 * 86_400);
     const A: &str = "000000000000000a";
     const B: &str = "000000000000000b";
 
@@ -355,19 +332,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("log");
         let mut ix = Index::default();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert!(!ix.contains(A));
         append(&dir, 20_000, rec(A, "1").as_bytes()).unwrap();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("1"));
         append(&dir, 20_000, (rec(A, "2") + &rec(B, "3")).as_bytes()).unwrap();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("1"));
         assert_eq!(x_of(&ix, &dir, B).as_deref(), Some("3"));
         // An older day's record of the same id is older: it wins.
         append(&dir, 19_999, rec(B, "0").as_bytes()).unwrap();
         let mut fresh = Index::default();
-        fresh.refresh(&dir, NOW, 7);
+        fresh.refresh(&dir, NOW, WEEK);
         assert_eq!(x_of(&fresh, &dir, B).as_deref(), Some("0"));
         let mode = fs::metadata(paths::day_log(&dir, 20_000)).unwrap().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -380,10 +357,10 @@ mod tests {
         let tomb = format!("{{\"schema_version\":1,\"message_id\":\"{A}\",\"forgotten\":true}}\n");
         append(&dir, 20_000, (rec(A, "1") + &tomb).as_bytes()).unwrap();
         let mut ix = Index::default();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert!(!ix.contains(A));
         append(&dir, 20_000, rec(A, "2").as_bytes()).unwrap();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("2"));
         // Another writer's key order is parsed, not matched.
         append(
@@ -392,7 +369,7 @@ mod tests {
             format!("{{\"message_id\":\"{B}\",\"x\":\"9\"}}\n").as_bytes(),
         )
         .unwrap();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert!(ix.contains(B));
     }
 
@@ -408,10 +385,10 @@ mod tests {
         );
         fs::write(paths::day_log(&dir, 20_000), glued.trim_end()).unwrap();
         let mut ix = Index::default();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert!(!ix.contains(A), "no newline yet");
         append(&dir, 20_000, b"\n").unwrap();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert_eq!(x_of(&ix, &dir, A).as_deref(), Some("4"));
         assert!(!ix.contains(B), "the torn record is lost, not misread");
     }
@@ -423,7 +400,7 @@ mod tests {
         let mut ix = Index::default();
         append(&dir, 19_990, rec(B, "old").as_bytes()).unwrap();
         append(&dir, 20_000, rec(A, "1").as_bytes()).unwrap();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert!(!ix.contains(B), "outside the window");
         assert!(ix.contains(A));
         let p = paths::day_log(&dir, 20_000);
@@ -431,9 +408,9 @@ mod tests {
         // Replaced by a shorter file (a same-size one with a reused inode
         // number would go unnoticed: nobody but gc removes a day log).
         append(&dir, 20_000, b"{}\n").unwrap();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert!(!ix.contains(A), "rebuilt");
-        assert_eq!(gc(&dir, NOW, 7), 1);
+        assert_eq!(super::super::file::gc_records(&dir, NOW, WEEK), 1);
         assert!(p.exists() && !paths::day_log(&dir, 19_990).exists());
     }
 
@@ -448,7 +425,7 @@ mod tests {
         assert!(append(&dir, 20_000, rec(B, "1").as_bytes()).is_err());
         assert_eq!(fs::read_to_string(&outside).unwrap(), rec(A, "planted"));
         let mut ix = Index::default();
-        ix.refresh(&dir, NOW, 7);
+        ix.refresh(&dir, NOW, WEEK);
         assert!(!ix.contains(A));
     }
 }

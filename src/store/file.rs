@@ -65,6 +65,27 @@ fn open_regular(
     }
 }
 
+/// [`open_regular`] for callers that only need to know whether it worked
+/// (lock sidecars, day logs): the same flags and the one `fstat`, without
+/// the extra `lstat` that names what sits there instead. A link, a FIFO or
+/// any other non-regular file is an `InvalidInput` error.
+pub(super) fn open_regular_io(
+    path: &Path,
+    opts: &mut fs::OpenOptions,
+) -> io::Result<(fs::File, fs::Metadata)> {
+    let f = opts
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok((f, meta))
+}
+
 /// Read the rest of `f` into a buffer sized for `hint` bytes: one `read(2)`
 /// when the file did not grow since it was stat'ed (a short read of a regular
 /// file is its end), no size probe of its own.
@@ -267,29 +288,43 @@ pub fn create_once(target: &Path, content: &[u8]) -> io::Result<bool> {
     Ok(true)
 }
 
-/// [`create_once`] of a record in `dir`, creating `dir` (`0700`) when it
-/// does not exist yet.
-pub fn create_record(dir: &Path, target: &Path, content: &[u8]) -> io::Result<bool> {
-    match create_once(target, content) {
+/// Run `op`; when it fails because `dir` does not exist yet, create `dir`
+/// (`0700`) and run it once more.
+pub(super) fn after_mkdir<T>(dir: &Path, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
+    match op() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             super::paths::ensure_private_dir(dir)?;
-            create_once(target, content)
+            op()
         }
         other => other,
     }
 }
 
-/// Retention of a directory of write-once records named by message id
-/// (receipts, outbox): remove records older than `retention` by mtime, and
+/// [`create_once`] of a record in `dir`, creating `dir` (`0700`) when it
+/// does not exist yet.
+pub fn create_record(dir: &Path, target: &Path, content: &[u8]) -> io::Result<bool> {
+    after_mkdir(dir, || create_once(target, content))
+}
+
+/// Retention of a directory of day logs and of write-once records named by
+/// message id (receipts, outbox): remove day logs of days before the
+/// retention window (`daylog`), records older than `retention` by mtime, and
 /// temp files a crashed writer left (older than an hour). Returns how many
 /// files were removed.
 pub fn gc_records(dir: &Path, now_ms: i64, retention: Duration) -> usize {
     let Ok(rd) = fs::read_dir(dir) else { return 0 };
     let keep_ms = retention.as_millis() as i64;
+    let oldest_day = super::daylog::first_day(now_ms, retention);
     let mut removed = 0;
     for ent in rd.flatten() {
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
+        if let Some(day) = super::paths::day_log_day(name) {
+            if day < oldest_day && fs::remove_file(ent.path()).is_ok() {
+                removed += 1;
+            }
+            continue;
+        }
         let limit = if is_message_id(name) {
             keep_ms
         } else if name.contains(".tmp.") {
@@ -311,13 +346,19 @@ pub fn gc_records(dir: &Path, now_ms: i64, retention: Duration) -> usize {
 /// The whole file, or `None` when it does not exist. A symlink or any other
 /// non-regular file is [`StoreError::NotRegular`] (never read through).
 pub fn read_all(path: &Path) -> StoreResult<Option<Vec<u8>>> {
+    Ok(read_all_with_meta(path)?.map(|(bytes, _)| bytes))
+}
+
+/// [`read_all`], with the metadata of the file that was read (its mtime
+/// without a second stat).
+pub fn read_all_with_meta(path: &Path) -> StoreResult<Option<(Vec<u8>, fs::Metadata)>> {
     let (f, meta) = match open_regular(path, fs::OpenOptions::new().read(true), "read") {
         Ok(opened) => opened,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e),
     };
     read_to_vec(&f, meta.len())
-        .map(Some)
+        .map(|bytes| Some((bytes, meta)))
         .map_err(|e| StoreError::io("read", path, e))
 }
 

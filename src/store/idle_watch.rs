@@ -19,8 +19,6 @@
 //! than its deadline (and not at all once its pid is gone); reading never
 //! fails (anything unreadable is "no watcher").
 
-use std::fs;
-
 use serde_json::Value;
 
 use super::paths::Layout;
@@ -72,12 +70,10 @@ impl WatchRecord {
 /// none, it cannot be read, or it names another session (a sanitising
 /// collision of the activity key).
 pub fn read(layout: &Layout, session_id: &str) -> Option<WatchRecord> {
-    let path = layout.idle_watch(session_id);
-    let meta = fs::symlink_metadata(&path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let rec = WatchRecord::parse(&fs::read(&path).ok()?)?;
+    let bytes = super::file::read_all(&layout.idle_watch(session_id))
+        .ok()
+        .flatten()?;
+    let rec = WatchRecord::parse(&bytes)?;
     (rec.session_id == session_id).then_some(rec)
 }
 
@@ -95,6 +91,7 @@ pub fn token(layout: &Layout, session_id: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn write(layout: &Layout, sid: &str, text: &str) {
         fs::create_dir_all(layout.idle_watch_dir()).unwrap();

@@ -63,9 +63,6 @@ impl Sent {
     }
 }
 
-/// Retention in whole days of the day logs (the receipts' seven days).
-const KEEP_DAYS: i64 = 7;
-
 /// This process's view of the outbox logs, per store directory.
 static INDEX: daylog::Indexes = daylog::Indexes::new();
 
@@ -112,9 +109,12 @@ pub fn read(layout: &Layout, message_id: &str) -> Option<Sent> {
         return parse(message_id, &v);
     }
     let dir = layout.outbox_dir();
-    let v = INDEX.with(&dir, crate::clock::now_ms(), KEEP_DAYS, |index| {
-        index.record(&dir, message_id)
-    })?;
+    let v = INDEX.with(
+        &dir,
+        crate::clock::now_ms(),
+        super::receipts::RETENTION,
+        |index| index.record(&dir, message_id),
+    )?;
     parse(message_id, &v)
 }
 
@@ -149,9 +149,7 @@ fn parse(message_id: &str, v: &Value) -> Option<Sent> {
 /// Remove day logs and record files older than `retention` (see
 /// [`file::gc_records`]).
 pub fn gc(layout: &Layout, now_ms: i64, retention: Duration) -> usize {
-    let days = (retention.as_secs() / 86_400) as i64;
-    daylog::gc(&layout.outbox_dir(), now_ms, days)
-        + file::gc_records(&layout.outbox_dir(), now_ms, retention)
+    file::gc_records(&layout.outbox_dir(), now_ms, retention)
 }
 
 #[cfg(test)]

@@ -181,15 +181,15 @@ impl Layout {
     }
 }
 
-/// `$HOME`, or the platform home when `HOME` is unset or empty.
-/// This process's pid, asked of the kernel once: it names temp files, lock
-/// tokens and outbox records on every send (`getpid(2)` each time otherwise).
+/// This process's pid, asked of the kernel once: it names temp files and lock
+/// tokens on every send (`getpid(2)` each time otherwise).
 /// oxtail never forks without exec, so the cached value is always right.
 pub fn own_pid() -> u32 {
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *PID.get_or_init(std::process::id)
 }
 
+/// `$HOME`, or the platform home when `HOME` is unset or empty.
 pub fn home_dir() -> PathBuf {
     match std::env::var_os("HOME") {
         Some(h) if !h.is_empty() => PathBuf::from(h),

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::file;
-use super::paths::{Layout, ensure_private_dir};
+use super::paths::Layout;
 
 /// Default retention of a pending ask, in ms (the original's).
 pub const DEFAULT_TTL_MS: f64 = 3_600_000.0;
@@ -154,25 +154,26 @@ impl PendingAsk {
     }
 }
 
-fn age_of(path: &Path, now_ms: i64) -> Option<i64> {
-    let meta = fs::symlink_metadata(path).ok()?;
+/// How old a regular file is at `now_ms`, by its mtime.
+fn age_of(meta: &fs::Metadata, now_ms: i64) -> Option<i64> {
     if !meta.is_file() {
         return None;
     }
-    let mtime = super::activity::mtime_ms(&meta)? as i64;
+    let mtime = super::activity::mtime_ms(meta)? as i64;
     Some(now_ms - mtime)
 }
 
+/// The record at `path` (never read through a symlink), aged from the
+/// metadata of the file that was read.
 fn read_path(path: &Path, now_ms: i64) -> Option<PendingAsk> {
-    let age = age_of(path, now_ms)?;
-    PendingAsk::parse(&fs::read(path).ok()?, age)
+    let (bytes, meta) = file::read_all_with_meta(path).ok().flatten()?;
+    PendingAsk::parse(&bytes, age_of(&meta, now_ms)?)
 }
 
 /// Record a new ask (write-once: an existing record is kept as it is).
 pub fn create(layout: &Layout, ask: &PendingAsk) -> io::Result<()> {
-    ensure_private_dir(&layout.pending_ask_dir())?;
     let path = layout.pending_ask(&ask.session_id, &ask.request_id);
-    file::create_once(&path, ask.to_json().as_bytes()).map(|_| ())
+    file::create_record(&layout.pending_ask_dir(), &path, ask.to_json().as_bytes()).map(|_| ())
 }
 
 /// Turn the asker's record `pending` (a fresh mtime: the retention runs from
@@ -286,7 +287,10 @@ pub fn gc(layout: &Layout, ttl_ms: i64) -> usize {
         } else {
             60_000
         };
-        if age_of(&e.path(), now).is_some_and(|a| a > limit) && fs::remove_file(e.path()).is_ok() {
+        let age = fs::symlink_metadata(e.path())
+            .ok()
+            .and_then(|m| age_of(&m, now));
+        if age.is_some_and(|a| a > limit) && fs::remove_file(e.path()).is_ok() {
             removed += 1;
         }
     }

@@ -28,7 +28,6 @@
 //!   enough for any sender to ask about a message it sent this week, and it
 //!   bounds the store to a week of traffic.
 
-use std::fs;
 use std::io;
 use std::time::Duration;
 
@@ -120,9 +119,6 @@ impl Receipt {
     }
 }
 
-/// Retention in whole days of day logs.
-const KEEP_DAYS: i64 = (RETENTION.as_secs() / 86_400) as i64;
-
 /// This process's view of the receipt logs, per store directory.
 static INDEX: daylog::Indexes = daylog::Indexes::new();
 
@@ -159,7 +155,7 @@ pub fn record_many(layout: &Layout, receipts: &[Receipt]) -> io::Result<usize> {
 
 /// Run `f` on this process's index of the receipt logs, brought up to date.
 fn with_index<R>(layout: &Layout, f: impl FnOnce(&daylog::Index) -> R) -> R {
-    INDEX.with(&layout.receipts_dir(), crate::clock::now_ms(), KEEP_DAYS, f)
+    INDEX.with(&layout.receipts_dir(), crate::clock::now_ms(), RETENTION, f)
 }
 
 /// The receipt of `message_id`, if one exists: in a receipt file of its own
@@ -182,12 +178,8 @@ pub fn read(layout: &Layout, message_id: &str) -> Option<Receipt> {
 /// A receipt in its own file `receipts/<id>`.
 fn read_own_file(layout: &Layout, message_id: &str) -> Option<Receipt> {
     let path = layout.receipt(message_id)?;
-    let meta = fs::symlink_metadata(&path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
+    let (bytes, meta) = file::read_all_with_meta(&path).ok().flatten()?;
     let mtime = super::activity::mtime_ms(&meta).map(|m| m as i64);
-    let bytes = file::read_all(&path).ok().flatten()?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(v) => Receipt::from_json(message_id, &v, mtime),
         // Created after the print, killed before the write: delivered.
@@ -206,14 +198,13 @@ fn read_own_file(layout: &Layout, message_id: &str) -> Option<Receipt> {
 /// mtime) and temp files a crashed writer left (older than an hour).
 /// Returns how many files were removed.
 pub fn gc(layout: &Layout, now_ms: i64, retention: Duration) -> usize {
-    let days = (retention.as_secs() / 86_400) as i64;
-    daylog::gc(&layout.receipts_dir(), now_ms, days)
-        + file::gc_records(&layout.receipts_dir(), now_ms, retention)
+    file::gc_records(&layout.receipts_dir(), now_ms, retention)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn receipt(id: &str) -> Receipt {
         Receipt {

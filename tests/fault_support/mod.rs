@@ -369,7 +369,7 @@ pub fn collect_stdout(child: &mut Child) -> std::thread::JoinHandle<String> {
 #[path = "../shared/process.rs"]
 mod process;
 #[allow(unused_imports)]
-pub use process::{Sleeper, dead_pid};
+pub use process::Sleeper;
 
 /// Print one figure line of a suite (collected for the README figures).
 pub fn figure(suite: &str, pairs: &[(&str, u64)]) {

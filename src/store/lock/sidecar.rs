@@ -85,15 +85,8 @@ pub(super) fn put(path: &Path, token: &str) -> io::Result<()> {
 /// The sidecar at `path`; `None` when it is absent, unreadable, a symlink or
 /// not a regular file.
 pub(super) fn read(path: &Path) -> Option<Sidecar> {
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
+    let (f, meta) =
+        crate::store::file::open_regular_io(path, fs::OpenOptions::new().read(true)).ok()?;
     let mut token = Vec::new();
     f.take(MAX_READ).read_to_end(&mut token).ok()?;
     Some(Sidecar {

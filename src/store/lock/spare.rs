@@ -40,7 +40,7 @@
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -122,16 +122,12 @@ pub(super) fn put_owner(lock: &Path, owner: &Path, token: &str) -> bool {
         return false;
     }
     let spare = owner_path(lock);
-    let Ok(f) = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&spare)
+    let Ok((f, meta)) =
+        crate::store::file::open_regular_io(&spare, fs::OpenOptions::new().read(true).write(true))
     else {
         return false;
     };
-    let Ok(meta) = f.metadata() else { return false };
-    if !meta.is_file() || meta.nlink() != 1 {
+    if meta.nlink() != 1 {
         return false;
     }
     let len = token.len() as u64;
