@@ -172,14 +172,6 @@ fn place_idle_watch(groups: &mut Vec<Value>, home: &Path, wanted: bool) {
     remove_at(groups, at);
 }
 
-/// The marker's `idleWatch`: whether the watcher was registered.
-pub fn marker_idle_watch(root: &Map<String, Value>) -> bool {
-    root.get(MARKER_KEY)
-        .and_then(|m| m.get("idleWatch"))
-        .and_then(Value::as_bool)
-        == Some(true)
-}
-
 /// Whether the idle watcher is registered on its event.
 pub fn has_idle_watch(root: &Map<String, Value>, home: &Path) -> bool {
     root.get("hooks")
@@ -324,14 +316,16 @@ mod tests {
             stop[1]["hooks"][0]["command"],
             "\"$HOME/.oxtail/hooks/stop.sh\""
         );
-        assert!(marker_idle_watch(&root) && has_idle_watch(&root, home));
+        assert_eq!(root[MARKER_KEY]["idleWatch"], true);
+        assert!(has_idle_watch(&root, home));
         assert_eq!(
             foreign_groups(&root, home),
             0,
             "ours on Stop are not foreign"
         );
         apply_install(&mut root, home, "T", false);
-        assert!(!marker_idle_watch(&root) && !has_idle_watch(&root, home));
+        assert_eq!(root[MARKER_KEY]["idleWatch"], false);
+        assert!(!has_idle_watch(&root, home));
         assert_eq!(root["hooks"]["Stop"].as_array().unwrap().len(), 1);
         apply_install(&mut root, home, "T", true);
         assert!(apply_uninstall(&mut root, home));

@@ -388,14 +388,6 @@ pub fn read_one(layout: &Layout, pid: u32) -> Option<Entry> {
     read_entry_file(&layout.sessions_dir(), &format!("{pid}.json"))
 }
 
-/// Re-read `<pid>.json` now and return its `started_at` (pid-reuse guard of
-/// target resolution; deliberately does not re-check `server_pid`).
-pub fn reread_started_at(layout: &Layout, pid: u32) -> Option<i64> {
-    let text = fs::read(layout.session_entry(pid)).ok()?;
-    let v: Value = serde_json::from_slice(&text).ok()?;
-    v.get("started_at")?.as_i64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,9 +651,9 @@ mod tests {
         );
         register(&layout, &entry(me, Some("s"), 3)).unwrap();
         assert!(layout.session_entry(parent).exists(), "live sibling kept");
-        assert_eq!(read_all(&layout).len(), 1);
-        assert_eq!(reread_started_at(&layout, me), Some(3));
-        assert_eq!(reread_started_at(&layout, dead), None);
+        let all = read_all(&layout);
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].server_pid, all[0].started_at), (me, 3));
     }
 
     #[test]
