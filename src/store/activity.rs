@@ -23,6 +23,12 @@ impl ActivitySnapshot {
     pub fn is(&self, status: &str) -> bool {
         self.status == status
     }
+
+    /// `busy`, written less than `ttl_ms` ago (a marker from the future is
+    /// not fresh: its age is unknown).
+    pub fn busy_within(&self, ttl_ms: f64) -> bool {
+        self.is("busy") && self.age_ms >= 0.0 && self.age_ms < ttl_ms
+    }
 }
 
 /// Read the marker of `session_id` at `now_ms`; `None` = unknown.

@@ -380,7 +380,7 @@ impl Waker {
 
     fn fresh_busy(&self, peer: &WakePeer) -> bool {
         self.activity(peer)
-            .is_some_and(|s| s.is("busy") && s.age_ms >= 0.0 && s.age_ms < BUSY_TTL_MS)
+            .is_some_and(|s| s.busy_within(BUSY_TTL_MS))
     }
 
     /// Whether the peer's idle watcher is armed now (a live record, and the

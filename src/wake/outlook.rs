@@ -76,9 +76,7 @@ pub fn outlook(layout: &Layout, message_id: &str, peer: &Entry, now_ms: f64) -> 
             .is_some_and(|sid| idle_watch::armed(layout, sid, now_ms as i64).is_some())
     };
     match activity::read(layout, peer.client.id(), now_ms) {
-        Some(a) if a.is("busy") && a.age_ms >= 0.0 && a.age_ms < BUSY_TTL_MS => {
-            Outlook::HooksMidTurn
-        }
+        Some(a) if a.busy_within(BUSY_TTL_MS) => Outlook::HooksMidTurn,
         _ if watcher() => Outlook::WatcherArmed,
         None => Outlook::UnknownLiveness,
         Some(_) => Outlook::StrandedUntilRead,
