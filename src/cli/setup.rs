@@ -129,14 +129,9 @@ pub struct ClientPaths {
 
 impl ClientPaths {
     pub fn from_env() -> ClientPaths {
-        let home = home_dir();
-        let codex_home = match std::env::var_os("CODEX_HOME") {
-            Some(v) if !v.is_empty() => PathBuf::from(v),
-            _ => home.join(".codex"),
-        };
         ClientPaths {
-            claude_json: home.join(".claude.json"),
-            codex_home,
+            claude_json: home_dir().join(".claude.json"),
+            codex_home: crate::store::paths::codex_home(),
         }
     }
 

@@ -197,6 +197,14 @@ pub fn home_dir() -> PathBuf {
     }
 }
 
+/// Codex's home: `$CODEX_HOME` when set and non-empty, else `~/.codex`.
+pub fn codex_home() -> PathBuf {
+    match std::env::var_os("CODEX_HOME") {
+        Some(h) if !h.is_empty() => PathBuf::from(h),
+        _ => home_dir().join(".codex"),
+    }
+}
+
 /// A message id as this crate and the original mint them: 16 lowercase hex
 /// characters. Only such ids ever become file names.
 pub fn is_message_id(id: &str) -> bool {

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Message, block_text, chat_role, dates, is_js_space};
-use crate::store::paths::home_dir;
 
 #[derive(Deserialize)]
 struct Line {
@@ -67,10 +66,7 @@ pub fn parse_line(line: &str) -> Option<Message> {
 /// `$CODEX_HOME/sessions` when `CODEX_HOME` is set and non-empty, else
 /// `~/.codex/sessions`.
 pub fn sessions_dir() -> PathBuf {
-    match std::env::var_os("CODEX_HOME") {
-        Some(h) if !h.is_empty() => PathBuf::from(h).join("sessions"),
-        _ => home_dir().join(".codex").join("sessions"),
-    }
+    crate::store::paths::codex_home().join("sessions")
 }
 
 /// Existing day directories of the last three days (UTC and local dates).

@@ -32,13 +32,7 @@ pub fn find_codex() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// `$CODEX_HOME`, else `~/.codex`.
-pub fn codex_home() -> PathBuf {
-    match std::env::var_os("CODEX_HOME").filter(|p| !p.is_empty()) {
-        Some(h) => PathBuf::from(h),
-        None => crate::store::paths::home_dir().join(".codex"),
-    }
-}
+use crate::store::paths::codex_home;
 
 /// Where `codex queue` may be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
