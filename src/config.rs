@@ -78,6 +78,18 @@ pub fn positive_env(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
+/// A program to run: the path in env `var` when set and non-empty, else the
+/// first regular file `name` in a `PATH` directory.
+pub fn find_program(var: &str, name: &str) -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+        return Some(p.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 #[cfg(test)]
 mod tests {
     use super::{js_number, js_number_value};

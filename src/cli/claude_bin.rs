@@ -19,18 +19,8 @@ pub const ASYNC_REWAKE: &[u8] = b"asyncRewake";
 /// The `claude` to inspect: `$OXTAIL_CLAUDE_BIN`, else `claude` on `PATH`,
 /// symlinks resolved (npm installs a link to the native binary).
 pub fn find() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OXTAIL_CLAUDE_BIN").filter(|p| !p.is_empty()) {
-        return Some(resolve(PathBuf::from(p)));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("claude"))
-        .find(|p| p.is_file())
-        .map(resolve)
-}
-
-fn resolve(p: PathBuf) -> PathBuf {
-    p.canonicalize().unwrap_or(p)
+    let p = crate::config::find_program("OXTAIL_CLAUDE_BIN", "claude")?;
+    Some(p.canonicalize().unwrap_or(p))
 }
 
 /// Whether the file at `path` contains [`ASYNC_REWAKE`] (streamed in 8 MiB

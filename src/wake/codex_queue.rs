@@ -23,13 +23,7 @@ pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The `codex` to run: `$OXTAIL_CODEX_BIN`, else `codex` on `PATH`.
 pub fn find_codex() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("OXTAIL_CODEX_BIN").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("codex"))
-        .find(|p| p.is_file())
+    crate::config::find_program("OXTAIL_CODEX_BIN", "codex")
 }
 
 use crate::store::paths::codex_home;
