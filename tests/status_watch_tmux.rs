@@ -33,6 +33,18 @@ impl Tmux<'_> {
 
     /// A session running `oxtail status --watch` under `sh`, which then
     /// prints the exit code and the terminal modes and lingers.
+    /// The pid of the `oxtail status --watch` running in session `name`
+    /// (the child of the pane's shell).
+    fn watch_pid(&self, name: &str) -> i32 {
+        let out = self.cmd(&["display-message", "-p", "-t", name, "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let child = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+        String::from_utf8_lossy(&child.stdout)
+            .trim()
+            .parse()
+            .expect("the watch process")
+    }
+
     fn start_watch(&self, name: &str, cwd: &Path) {
         let script = format!(
             "'{}' status --watch; echo EXIT=$?; stty -a; sleep 600",
@@ -168,13 +180,7 @@ fn sigterm_also_restores_the_terminal() {
     let tmux = Tmux { world: &world };
     tmux.start_watch("t", &world.project);
     tmux.wait_screen("t", "the agent on screen", |s| s.contains(&SID_A[..8]));
-    let out = tmux.cmd(&["display-message", "-p", "-t", "t", "#{pane_pid}"]);
-    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let child = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
-    let pid: i32 = String::from_utf8_lossy(&child.stdout)
-        .trim()
-        .parse()
-        .expect("the watch process");
+    let pid = tmux.watch_pid("t");
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     tmux.wait_screen("t", "exit with the terminal restored", restored);
@@ -194,11 +200,7 @@ fn the_watch_never_outlives_its_terminal() {
     let tmux = Tmux { world: &world };
     tmux.start_watch("k", &world.project);
     tmux.wait_screen("k", "the agent on screen", |s| s.contains(&SID_A[..8]));
-    let out = tmux.cmd(&["display-message", "-p", "-t", "k", "#{pane_pid}"]);
-    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let child = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
-    let pid = String::from_utf8_lossy(&child.stdout).trim().to_string();
-    assert!(!pid.is_empty(), "the watch process");
+    let pid = tmux.watch_pid("k").to_string();
     let server = tmux.cmd(&["display-message", "-p", "#{pid}"]);
     let server: i32 = String::from_utf8_lossy(&server.stdout)
         .trim()
